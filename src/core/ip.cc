@@ -1,0 +1,124 @@
+#include "core/ip.h"
+
+#include <arpa/inet.h>
+
+#include <cstdio>
+#include <cstring>
+
+namespace ec2nc {
+
+std::optional<IpAddr> IpAddr::parse(std::string_view text) {
+  // inet_pton is strict (no leading zeros in IPv4 octets on glibc, no spaces);
+  // bound the length first so the copy is safe and nothing odd gets through.
+  if (text.empty() || text.size() > 45) return std::nullopt;
+  for (char c : text) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+              c == '.' || c == ':';
+    if (!ok) return std::nullopt;
+  }
+  char buf[64];
+  std::memcpy(buf, text.data(), text.size());
+  buf[text.size()] = '\0';
+  IpAddr a;
+  if (text.find(':') == std::string_view::npos) {
+    a.family = Family::V4;
+    if (inet_pton(AF_INET, buf, a.bytes.data()) != 1) return std::nullopt;
+  } else {
+    a.family = Family::V6;
+    if (inet_pton(AF_INET6, buf, a.bytes.data()) != 1) return std::nullopt;
+  }
+  return a;
+}
+
+IpAddr IpAddr::from_bytes(Family family, const uint8_t* data) {
+  IpAddr a;
+  a.family = family;
+  std::memcpy(a.bytes.data(), data, family == Family::V4 ? 4 : 16);
+  return a;
+}
+
+std::string IpAddr::str() const {
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(static_cast<int>(family), bytes.data(), buf, sizeof buf);
+  return buf;
+}
+
+bool IpAddr::is_link_local_v6() const {
+  return family == Family::V6 && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80;
+}
+
+std::optional<IpPrefix> IpPrefix::parse(std::string_view text, bool require_len) {
+  auto slash = text.find('/');
+  if (slash == std::string_view::npos) {
+    if (require_len) return std::nullopt;
+    auto a = IpAddr::parse(text);
+    if (!a) return std::nullopt;
+    return IpPrefix::host(*a);
+  }
+  auto a = IpAddr::parse(text.substr(0, slash));
+  auto lt = text.substr(slash + 1);
+  if (!a || lt.empty() || lt.size() > 3) return std::nullopt;
+  unsigned len = 0;
+  for (char c : lt) {
+    if (c < '0' || c > '9') return std::nullopt;
+    len = len * 10 + unsigned(c - '0');
+  }
+  if (lt.size() > 1 && lt[0] == '0') return std::nullopt;
+  if (len > a->bits()) return std::nullopt;
+  return IpPrefix{*a, static_cast<uint8_t>(len)};
+}
+
+std::string IpPrefix::str() const { return addr.str() + "/" + std::to_string(len); }
+
+IpPrefix IpPrefix::network() const {
+  IpPrefix p = *this;
+  for (size_t i = 0; i < addr.size(); ++i) {
+    int bits_here = int(len) - int(i * 8);
+    uint8_t mask = bits_here >= 8 ? 0xff : bits_here <= 0 ? 0 : uint8_t(0xff << (8 - bits_here));
+    p.addr.bytes[i] &= mask;
+  }
+  return p;
+}
+
+bool IpPrefix::contains(const IpAddr& a) const {
+  if (a.family != addr.family) return false;
+  IpPrefix other{a, len};
+  return other.network().addr == network().addr;
+}
+
+IpAddr IpPrefix::first_host() const {
+  IpAddr a = network().addr;
+  for (size_t i = a.size(); i-- > 0;) {
+    if (++a.bytes[i] != 0) break;
+  }
+  return a;
+}
+
+std::optional<MacAddr> MacAddr::parse(std::string_view text) {
+  if (text.size() != 17) return std::nullopt;
+  MacAddr m;
+  for (size_t i = 0; i < 6; ++i) {
+    if (i < 5 && text[i * 3 + 2] != ':') return std::nullopt;
+    int v = 0;
+    for (size_t j = 0; j < 2; ++j) {
+      char c = text[i * 3 + j];
+      int d = (c >= '0' && c <= '9')   ? c - '0'
+              : (c >= 'a' && c <= 'f') ? c - 'a' + 10
+              : (c >= 'A' && c <= 'F') ? c - 'A' + 10
+                                       : -1;
+      if (d < 0) return std::nullopt;
+      v = v * 16 + d;
+    }
+    m.bytes[i] = uint8_t(v);
+  }
+  return m;
+}
+
+std::string MacAddr::str() const {
+  char buf[18];
+  std::snprintf(buf, sizeof buf, "%02x:%02x:%02x:%02x:%02x:%02x", bytes[0], bytes[1], bytes[2],
+                bytes[3], bytes[4], bytes[5]);
+  return buf;
+}
+
+}  // namespace ec2nc

@@ -1,0 +1,454 @@
+#include "core/metadata.h"
+
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+
+#include <algorithm>
+#include <set>
+
+namespace ec2nc {
+
+namespace {
+
+const char kMacsPath[] = "meta-data/network/interfaces/macs/";
+const char kFormat[] = "ec2-netcfg-metadata/1";
+// EC2's largest shapes hold 50 IPv4 and 50 IPv6 addresses per ENI; anything far
+// beyond that is not EC2 and is refused rather than rendered.
+const size_t kMaxListEntries = 1024;
+
+bool safe_text(const std::string& s) {
+  for (unsigned char c : s) {
+    if (c < 0x20 && c != '\n') return false;
+    if (c == 0x7f) return false;
+  }
+  return true;
+}
+
+std::vector<std::string> split_lines(const std::string& body) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= body.size()) {
+    size_t nl = body.find('\n', start);
+    if (nl == std::string::npos) nl = body.size();
+    std::string line = body.substr(start, nl - start);
+    if (!line.empty()) out.push_back(line);
+    start = nl + 1;
+  }
+  return out;
+}
+
+/// Per-ENI reader: fetches keys under macs/MAC/, records the first problem.
+class EniReader {
+ public:
+  EniReader(MetadataSource& src, EniMetadata& eni)
+      : src_(src), eni_(eni), base_(std::string(kMacsPath) + eni.mac.str() + "/") {}
+
+  bool ok() const { return eni_.state == EniMetadata::State::Complete; }
+
+  void fail(EniMetadata::State s, const std::string& key, const std::string& what) {
+    if (!ok()) return;  // keep the first problem
+    eni_.state = s;
+    eni_.problem = base_ + key + ": " + what;
+  }
+  void invalid(const std::string& key, const std::string& value, const std::string& why) {
+    fail(EniMetadata::State::Invalid, key, "invalid value \"" + printable(value) + "\" (" + why + ")");
+  }
+
+  static std::string printable(const std::string& v) {
+    std::string out;
+    for (unsigned char c : v.substr(0, 80)) {
+      if (c == '\n') {
+        out += "\\n";
+      } else if (c < 0x20 || c >= 0x7f) {
+        char buf[8];
+        snprintf(buf, sizeof buf, "\\x%02x", c);
+        out += buf;
+      } else {
+        out += char(c);
+      }
+    }
+    if (v.size() > 80) out += "...";
+    return out;
+  }
+
+  /// Lists the MAC's directory. Returns false (state set) on failure.
+  bool list() {
+    FetchResult r = src_.get(base_);
+    if (r.status == FetchResult::Status::Error) {
+      fail(EniMetadata::State::FetchFailed, "", r.error);
+      return false;
+    }
+    if (r.status == FetchResult::Status::NotFound) {
+      fail(EniMetadata::State::Incomplete, "", "not listed yet (404)");
+      return false;
+    }
+    if (!safe_text(r.body)) {
+      invalid("", r.body, "control characters in listing");
+      return false;
+    }
+    for (auto& line : split_lines(r.body)) listed_.insert(line);
+    return true;
+  }
+
+  bool listed(const std::string& key) const { return listed_.count(key) != 0; }
+
+  /// Fetches a listed key. nullopt when not Ok (state set).
+  std::optional<std::string> fetch(const std::string& key) {
+    FetchResult r = src_.get(base_ + key);
+    if (r.status == FetchResult::Status::Error) {
+      fail(EniMetadata::State::FetchFailed, key, r.error);
+      return std::nullopt;
+    }
+    if (r.status == FetchResult::Status::NotFound) {
+      fail(EniMetadata::State::Incomplete, key, "listed but answers 404 (not propagated yet)");
+      return std::nullopt;
+    }
+    if (!safe_text(r.body)) {
+      invalid(key, r.body, "control characters");
+      return std::nullopt;
+    }
+    return r.body;
+  }
+
+  std::optional<int> integer(const std::string& key, int max, bool* empty) {
+    auto body = fetch(key);
+    if (!body) return std::nullopt;
+    std::string v = *body;
+    while (!v.empty() && v.back() == '\n') v.pop_back();
+    if (v.empty()) {
+      *empty = true;
+      return std::nullopt;
+    }
+    if (v.size() > 4 || !std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; }) ||
+        (v.size() > 1 && v[0] == '0') || std::stoi(v) > max) {
+      invalid(key, v, "expected an integer from 0 to " + std::to_string(max));
+      return std::nullopt;
+    }
+    return std::stoi(v);
+  }
+
+  template <class T, class Parse>
+  std::vector<T> list_of(const std::string& key, Parse parse, const char* what) {
+    std::vector<T> out;
+    auto body = fetch(key);
+    if (!body) return out;
+    auto lines = split_lines(*body);
+    if (lines.size() > kMaxListEntries) {
+      invalid(key, std::to_string(lines.size()) + " entries", "more than EC2 can assign");
+      return {};
+    }
+    for (auto& line : lines) {
+      auto v = parse(line);
+      if (!v) {
+        invalid(key, line, std::string("expected ") + what);
+        return {};
+      }
+      if (std::find(out.begin(), out.end(), *v) == out.end()) out.push_back(*v);
+    }
+    return out;
+  }
+
+  std::vector<IpAddr> addrs(const std::string& key, Family fam) {
+    return list_of<IpAddr>(
+        key,
+        [fam](const std::string& s) -> std::optional<IpAddr> {
+          auto a = IpAddr::parse(s);
+          if (!a || a->family != fam) return std::nullopt;
+          return a;
+        },
+        fam == Family::V4 ? "an IPv4 address" : "an IPv6 address");
+  }
+
+  std::vector<IpPrefix> prefixes(const std::string& key, Family fam, uint8_t min_len) {
+    return list_of<IpPrefix>(
+        key,
+        [fam, min_len](const std::string& s) -> std::optional<IpPrefix> {
+          auto p = IpPrefix::parse(s);
+          if (!p || p->family() != fam || !p->is_network() || p->len < min_len) return std::nullopt;
+          return p;
+        },
+        fam == Family::V4 ? "an IPv4 network prefix" : "an IPv6 network prefix");
+  }
+
+ private:
+  MetadataSource& src_;
+  EniMetadata& eni_;
+  std::string base_;
+  std::set<std::string> listed_;
+};
+
+}  // namespace
+
+const char* state_name(EniMetadata::State s) {
+  switch (s) {
+    case EniMetadata::State::Complete: return "complete";
+    case EniMetadata::State::Incomplete: return "incomplete";
+    case EniMetadata::State::Invalid: return "invalid";
+    case EniMetadata::State::FetchFailed: return "fetch-failed";
+  }
+  return "?";
+}
+
+std::unique_ptr<CaptureSource> CaptureSource::from_json(const std::string& text, std::string* error) {
+  rapidjson::Document doc;
+  doc.Parse(text.c_str(), text.size());
+  if (doc.HasParseError()) {
+    *error = "not valid JSON (at byte " + std::to_string(doc.GetErrorOffset()) + ")";
+    return nullptr;
+  }
+  if (!doc.IsObject() || !doc.HasMember("format") || !doc["format"].IsString() ||
+      std::string(doc["format"].GetString()) != kFormat) {
+    *error = std::string("not a dump-metadata capture (expected \"format\": \"") + kFormat + "\")";
+    return nullptr;
+  }
+  if (!doc.HasMember("paths") || !doc["paths"].IsObject()) {
+    *error = "capture has no \"paths\" object";
+    return nullptr;
+  }
+  std::map<std::string, std::string> paths;
+  for (auto& m : doc["paths"].GetObject()) {
+    if (!m.value.IsString()) {
+      *error = std::string("capture path \"") + m.name.GetString() + "\" is not a string";
+      return nullptr;
+    }
+    paths[std::string(m.name.GetString(), m.name.GetStringLength())] =
+        std::string(m.value.GetString(), m.value.GetStringLength());
+  }
+  return std::make_unique<CaptureSource>(std::move(paths));
+}
+
+FetchResult CaptureSource::get(const std::string& path) {
+  auto it = paths_.find(path);
+  if (it == paths_.end()) return FetchResult::not_found();
+  return FetchResult::ok(it->second);
+}
+
+FetchResult RecordingSource::get(const std::string& path) {
+  FetchResult r = inner_.get(path);
+  if (r.status == FetchResult::Status::Ok) seen_[path] = r.body;
+  return r;
+}
+
+std::string RecordingSource::capture_json() const {
+  rapidjson::StringBuffer sb;
+  rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
+  w.SetIndent(' ', 2);
+  w.StartObject();
+  w.Key("format");
+  w.String(kFormat);
+  w.Key("paths");
+  w.StartObject();
+  for (auto& [k, v] : seen_) {
+    w.Key(k.c_str(), rapidjson::SizeType(k.size()));
+    w.String(v.c_str(), rapidjson::SizeType(v.size()));
+  }
+  w.EndObject();
+  w.EndObject();
+  return std::string(sb.GetString(), sb.GetSize()) + "\n";
+}
+
+EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& primary) {
+  EniMetadata eni;
+  eni.mac = mac;
+  eni.is_primary = (mac == primary);
+  eni.state = EniMetadata::State::Complete;  // downgraded by the first problem
+  EniReader r(src, eni);
+  if (!r.list()) return eni;
+
+  // Identity and numbering.
+  if (!r.listed("device-number")) {
+    r.fail(EniMetadata::State::Incomplete, "device-number", "not listed yet");
+    return eni;
+  }
+  bool empty = false;
+  auto dev = r.integer("device-number", 99, &empty);
+  if (empty) r.fail(EniMetadata::State::Incomplete, "device-number", "empty (not propagated yet)");
+  if (!dev) return eni;
+  eni.device_number = *dev;
+
+  // network-card: AWS's tools read "network-card"; the user guide once said
+  // "network-card-index". Absent means card 0; present but empty means "not yet".
+  for (const char* key : {"network-card", "network-card-index"}) {
+    if (!r.listed(key)) continue;
+    empty = false;
+    auto card = r.integer(key, 99, &empty);
+    if (empty) r.fail(EniMetadata::State::Incomplete, key, "empty (not propagated yet)");
+    if (!card) return eni;
+    eni.network_card = *card;
+    break;
+  }
+  if (eni.device_number == 0 && eni.network_card == 0 && !eni.is_primary) {
+    r.fail(EniMetadata::State::Incomplete, "device-number",
+           "0 on card 0 for an ENI that is not meta-data/mac (attachment not propagated yet)");
+    return eni;
+  }
+
+  if (r.listed("interface-id")) {
+    auto body = r.fetch("interface-id");
+    if (!body) return eni;
+    std::string v = *body;
+    while (!v.empty() && v.back() == '\n') v.pop_back();
+    bool ok = !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+    });
+    if (!ok) {
+      r.invalid("interface-id", v, "expected eni-<hex>");
+      return eni;
+    }
+    eni.interface_id = v;
+  }
+
+  // IPv4: both keys or neither (then the ENI must be IPv6-only).
+  bool v4_listed = r.listed("local-ipv4s") || r.listed("subnet-ipv4-cidr-block");
+  if (v4_listed) {
+    if (!r.listed("local-ipv4s")) {
+      r.fail(EniMetadata::State::Incomplete, "local-ipv4s", "not listed yet");
+      return eni;
+    }
+    if (!r.listed("subnet-ipv4-cidr-block")) {
+      r.fail(EniMetadata::State::Incomplete, "subnet-ipv4-cidr-block", "not listed yet");
+      return eni;
+    }
+    eni.local_ipv4s = r.addrs("local-ipv4s", Family::V4);
+    if (!r.ok()) return eni;
+    if (eni.local_ipv4s.empty()) {
+      r.fail(EniMetadata::State::Incomplete, "local-ipv4s", "empty (not propagated yet)");
+      return eni;
+    }
+    auto subnets = r.prefixes("subnet-ipv4-cidr-block", Family::V4, 8);
+    if (!r.ok()) return eni;
+    if (subnets.size() != 1 || subnets[0].len > 30) {
+      r.invalid("subnet-ipv4-cidr-block", subnets.empty() ? "" : subnets[0].str(),
+                "expected exactly one IPv4 subnet from /8 to /30");
+      return eni;
+    }
+    eni.subnet_ipv4 = subnets[0];
+    for (auto& a : eni.local_ipv4s) {
+      if (!eni.subnet_ipv4->contains(a)) {
+        r.invalid("local-ipv4s", a.str(), "not inside subnet " + eni.subnet_ipv4->str());
+        return eni;
+      }
+    }
+  }
+
+  bool v6_addrs = r.listed("ipv6s");
+  bool v6_subnets = r.listed("subnet-ipv6-cidr-blocks");
+  if (!v4_listed && !(v6_addrs && v6_subnets)) {
+    r.fail(EniMetadata::State::Incomplete, "local-ipv4s",
+           "neither IPv4 keys nor ipv6s + subnet-ipv6-cidr-blocks listed yet");
+    return eni;
+  }
+  if (v6_subnets) {
+    eni.subnet_ipv6 = r.prefixes("subnet-ipv6-cidr-blocks", Family::V6, 8);
+    if (!r.ok()) return eni;
+  }
+  if (v6_addrs) {
+    eni.ipv6s = r.addrs("ipv6s", Family::V6);
+    if (!r.ok()) return eni;
+    if (!v6_subnets) {
+      r.fail(EniMetadata::State::Incomplete, "subnet-ipv6-cidr-blocks",
+             "not listed yet while ipv6s is");
+      return eni;
+    }
+    for (auto& a : eni.ipv6s) {
+      bool inside = std::any_of(eni.subnet_ipv6.begin(), eni.subnet_ipv6.end(),
+                                [&](const IpPrefix& p) { return p.contains(a); });
+      if (!inside) {
+        r.invalid("ipv6s", a.str(), "not inside any of subnet-ipv6-cidr-blocks");
+        return eni;
+      }
+    }
+  }
+
+  if (r.listed("ipv4-prefix")) {
+    eni.ipv4_prefixes = r.prefixes("ipv4-prefix", Family::V4, 8);
+    if (!r.ok()) return eni;
+  }
+  if (r.listed("ipv6-prefix")) {
+    eni.ipv6_prefixes = r.prefixes("ipv6-prefix", Family::V6, 8);
+    if (!r.ok()) return eni;
+  }
+  if (r.listed("vpc-ipv4-cidr-blocks")) {
+    eni.vpc_ipv4 = r.prefixes("vpc-ipv4-cidr-blocks", Family::V4, 8);
+  } else if (r.listed("vpc-ipv4-cidr-block")) {
+    eni.vpc_ipv4 = r.prefixes("vpc-ipv4-cidr-block", Family::V4, 8);
+  }
+  if (!r.ok()) return eni;
+  if (r.listed("vpc-ipv6-cidr-blocks")) {
+    eni.vpc_ipv6 = r.prefixes("vpc-ipv6-cidr-blocks", Family::V6, 8);
+    if (!r.ok()) return eni;
+  }
+
+  if (r.listed("ipv4-associations/")) {
+    auto body = r.fetch("ipv4-associations/");
+    if (!body) return eni;
+    for (auto& pub : split_lines(*body)) {
+      auto public_ip = IpAddr::parse(pub);
+      if (!public_ip || !public_ip->is_v4()) {
+        r.invalid("ipv4-associations/", pub, "expected an IPv4 address");
+        return eni;
+      }
+      auto priv = r.addrs("ipv4-associations/" + pub, Family::V4);
+      if (!r.ok()) return eni;
+      if (priv.size() != 1) {
+        r.invalid("ipv4-associations/" + pub, "", "expected one private IPv4 address");
+        return eni;
+      }
+      eni.ipv4_associations[*public_ip] = priv[0];
+    }
+  }
+  return eni;
+}
+
+MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only) {
+  MetadataRead out;
+  FetchResult mac = src.get("meta-data/mac");
+  if (mac.status != FetchResult::Status::Ok) {
+    out.fatal = "meta-data/mac: " +
+                (mac.status == FetchResult::Status::NotFound ? std::string("404 not found") : mac.error);
+    return out;
+  }
+  std::string mac_text = mac.body;
+  while (!mac_text.empty() && mac_text.back() == '\n') mac_text.pop_back();
+  auto primary = MacAddr::parse(mac_text);
+  if (!primary) {
+    out.fatal = "meta-data/mac: invalid value \"" + EniReader::printable(mac_text) + "\" (expected a MAC address)";
+    return out;
+  }
+  out.instance.primary_mac = *primary;
+
+  FetchResult list = src.get(kMacsPath);
+  if (list.status != FetchResult::Status::Ok) {
+    out.fatal = std::string(kMacsPath) + ": " +
+                (list.status == FetchResult::Status::NotFound ? std::string("404 not found") : list.error);
+    return out;
+  }
+  if (!safe_text(list.body)) {
+    out.fatal = std::string(kMacsPath) + ": control characters in listing";
+    return out;
+  }
+  std::vector<MacAddr> macs;
+  for (auto& line : split_lines(list.body)) {
+    std::string entry = line;
+    if (!entry.empty() && entry.back() == '/') entry.pop_back();
+    auto m = MacAddr::parse(entry);
+    if (!m) {
+      out.fatal = std::string(kMacsPath) + ": invalid entry \"" + EniReader::printable(line) +
+                  "\" (expected a MAC address)";
+      return out;
+    }
+    macs.push_back(*m);
+  }
+  if (macs.size() > 256) {
+    out.fatal = std::string(kMacsPath) + ": " + std::to_string(macs.size()) + " entries (more than EC2 can attach)";
+    return out;
+  }
+  for (auto& m : macs) {
+    if (!only.empty() && std::find(only.begin(), only.end(), m) == only.end()) continue;
+    out.instance.enis[m] = read_eni(src, m, *primary);
+  }
+  return out;
+}
+
+}  // namespace ec2nc

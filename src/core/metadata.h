@@ -1,0 +1,124 @@
+// The instance metadata ec2-netcfg reads, how it is fetched (an abstract source:
+// IMDS over HTTP, or a dump-metadata capture), validated and judged complete.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/ip.h"
+
+namespace ec2nc {
+
+/// The outcome of fetching one metadata path.
+struct FetchResult {
+  enum class Status { Ok, NotFound, Error };
+  Status status = Status::Error;
+  std::string body;   ///< Response body when Ok.
+  std::string error;  ///< What went wrong when Error (HTTP status, curl message...).
+
+  static FetchResult ok(std::string b) { return {Status::Ok, std::move(b), {}}; }
+  static FetchResult not_found() { return {Status::NotFound, {}, {}}; }
+  static FetchResult failed(std::string e) { return {Status::Error, {}, std::move(e)}; }
+};
+
+/// Where metadata comes from. Paths are relative to "/latest/", e.g. "meta-data/mac"
+/// or "meta-data/network/interfaces/macs/" (directories end in '/').
+/// Abstract so tests and --metadata-file can replace IMDS.
+class MetadataSource {
+ public:
+  virtual ~MetadataSource() = default;
+  /// Fetches one path. Must never turn a failure into NotFound.
+  virtual FetchResult get(const std::string& path) = 0;
+  /// Number of requests sent to the service so far (0 for captures).
+  virtual unsigned requests() const { return 0; }
+};
+
+/// A dump-metadata capture: a map from path to body; a path absent from it is a 404.
+/// JSON form: {"format": "ec2-netcfg-metadata/1", "paths": {"meta-data/mac": "...", ...}}.
+class CaptureSource : public MetadataSource {
+ public:
+  explicit CaptureSource(std::map<std::string, std::string> paths) : paths_(std::move(paths)) {}
+  /// Parses the JSON text of a capture. On error returns nullptr and sets `error`.
+  static std::unique_ptr<CaptureSource> from_json(const std::string& text, std::string* error);
+  FetchResult get(const std::string& path) override;
+  const std::map<std::string, std::string>& paths() const { return paths_; }
+
+ private:
+  std::map<std::string, std::string> paths_;
+};
+
+/// Wraps a source and remembers every successful fetch, to write a capture.
+class RecordingSource : public MetadataSource {
+ public:
+  explicit RecordingSource(MetadataSource& inner) : inner_(inner) {}
+  FetchResult get(const std::string& path) override;
+  unsigned requests() const override { return inner_.requests(); }
+  /// The capture JSON (format above) of everything fetched so far, pretty-printed.
+  std::string capture_json() const;
+
+ private:
+  MetadataSource& inner_;
+  std::map<std::string, std::string> seen_;
+};
+
+/// Everything ec2-netcfg uses about one ENI.
+struct EniMetadata {
+  /// Whether the ENI's data can be acted on.
+  enum class State {
+    Complete,     ///< Every required key present and valid.
+    Incomplete,   ///< Still propagating (missing keys, device-number 0 not yet final...).
+    Invalid,      ///< A value is malformed: never acted on.
+    FetchFailed,  ///< A request failed (timeout, 5xx after retries): never acted on.
+  };
+  State state = State::Incomplete;
+  std::string problem;  ///< Why it is not Complete: names the IMDS path and value.
+
+  MacAddr mac;
+  std::string interface_id;
+  int device_number = -1;
+  int network_card = 0;
+  bool is_primary = false;  ///< Its MAC equals meta-data/mac.
+  std::vector<IpAddr> local_ipv4s;  ///< Primary first, as IMDS lists them.
+  std::vector<IpAddr> ipv6s;
+  std::vector<IpPrefix> ipv4_prefixes;
+  std::vector<IpPrefix> ipv6_prefixes;
+  std::optional<IpPrefix> subnet_ipv4;
+  std::vector<IpPrefix> subnet_ipv6;
+  std::vector<IpPrefix> vpc_ipv4;
+  std::vector<IpPrefix> vpc_ipv6;
+  /// Public (Elastic) IPv4 -> the private address it is NATed to.
+  std::map<IpAddr, IpAddr> ipv4_associations;
+
+  bool has_ipv4() const { return !local_ipv4s.empty(); }
+  bool has_ipv6() const { return !ipv6s.empty() || !subnet_ipv6.empty(); }
+};
+
+/// The whole instance as IMDS describes it.
+struct InstanceMetadata {
+  MacAddr primary_mac;
+  std::map<MacAddr, EniMetadata> enis;
+};
+
+/// The outcome of reading the metadata tree.
+struct MetadataRead {
+  /// Set when the root (meta-data/mac or the macs/ listing) could not be read or
+  /// is malformed: nothing can be done this run.
+  std::string fatal;
+  InstanceMetadata instance;
+};
+
+/// Reads meta-data/mac and every MAC under meta-data/network/interfaces/macs/
+/// (only those in `only` when it is non-empty), validating each value. Per-ENI
+/// problems end up in EniMetadata::state, never in `fatal`.
+MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only = {});
+
+/// Re-reads one ENI (for waiting on propagation). `primary` is meta-data/mac.
+EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& primary);
+
+/// Text of a state, for messages and JSON: "complete", "incomplete", "invalid", "fetch-failed".
+const char* state_name(EniMetadata::State s);
+
+}  // namespace ec2nc

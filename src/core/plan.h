@@ -1,0 +1,130 @@
+// The Plan: the desired kernel state for every ENI, computed by a pure function of
+// (config, metadata, host links). Every backend renders or applies this one Plan.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "core/ip.h"
+#include "core/metadata.h"
+
+namespace ec2nc {
+
+/// A network interface on the host, as read over netlink (RTM_GETLINK).
+struct HostLink {
+  int ifindex = 0;
+  std::string name;
+  MacAddr mac;
+  bool up = false;
+  uint32_t group = 0;
+  std::string kind;  ///< IFLA_INFO_KIND ("veth", "bridge", ...) or "" for a plain device.
+  bool operator==(const HostLink& o) const {
+    return ifindex == o.ifindex && name == o.name && mac == o.mac && up == o.up && group == o.group &&
+           kind == o.kind;
+  }
+};
+
+/// Routing protocol number marking ec2-netcfg's routes and rules (and IFA_PROTO on
+/// addresses). Unassigned in /etc/iproute2/rt_protos; `ip route show proto 236`.
+constexpr uint8_t kOwnProto = 236;
+
+/// An address to hold on an interface.
+struct AddressSpec {
+  IpPrefix prefix;           ///< Address and prefix length (/32 or /128 for secondaries).
+  bool from_dhcp = false;    ///< The ENI's primary address: DHCP normally provides it.
+  bool deprecated = false;   ///< Preferred lifetime 0: never picked as a default source.
+  bool operator==(const AddressSpec& o) const {
+    return prefix == o.prefix && from_dhcp == o.from_dhcp && deprecated == o.deprecated;
+  }
+  bool operator<(const AddressSpec& o) const { return prefix < o.prefix; }
+};
+
+/// A route in an ENI's own table.
+struct RouteSpec {
+  uint32_t table = 0;
+  IpPrefix dst;                   ///< 0.0.0.0/0 or ::/0 for a default route.
+  std::optional<IpAddr> gateway;  ///< Next hop; none for an on-link (subnet) route.
+  bool gateway_from_ra = false;   ///< IPv6 default: next hop is the router learned from RAs.
+  bool onlink = false;            ///< RTNH_F_ONLINK (GatewayOnLink=yes).
+  uint8_t scope = 0;              ///< RT_SCOPE_UNIVERSE (0) or RT_SCOPE_LINK (253).
+  bool operator==(const RouteSpec& o) const {
+    return table == o.table && dst == o.dst && gateway == o.gateway &&
+           gateway_from_ra == o.gateway_from_ra && onlink == o.onlink && scope == o.scope;
+  }
+  bool operator<(const RouteSpec& o) const {
+    if (table != o.table) return table < o.table;
+    if (dst != o.dst) return dst < o.dst;
+    return gateway < o.gateway;
+  }
+};
+
+/// A routing policy rule.
+struct RuleSpec {
+  Family family = Family::V4;
+  uint32_t priority = 0;
+  std::optional<IpPrefix> from;                ///< Source selector; none = from all.
+  uint32_t table = 0;
+  std::optional<uint8_t> suppress_prefixlen;   ///< FRA_SUPPRESS_PREFIXLEN.
+  std::optional<uint32_t> suppress_ifgroup;    ///< FRA_SUPPRESS_IFGROUP.
+  bool operator==(const RuleSpec& o) const {
+    return family == o.family && priority == o.priority && from == o.from && table == o.table &&
+           suppress_prefixlen == o.suppress_prefixlen && suppress_ifgroup == o.suppress_ifgroup;
+  }
+  bool operator<(const RuleSpec& o) const {
+    if (family != o.family) return family < o.family;
+    if (priority != o.priority) return priority < o.priority;
+    if (from != o.from) return from < o.from;
+    return table < o.table;
+  }
+};
+
+/// The desired state of one ENI (and why it may be left alone).
+struct InterfacePlan {
+  MacAddr mac;
+  std::string name;     ///< Host interface name; "" when not present on this host.
+  int ifindex = 0;      ///< 0 when not present on this host.
+  EniMetadata::State state = EniMetadata::State::Incomplete;
+  std::string problem;  ///< Why the metadata is not usable (names IMDS path and value).
+  bool ignored = false; ///< Opted out by configuration.
+  bool primary = false; ///< The instance's primary ENI (meta-data/mac).
+  std::string interface_id;
+  int device_number = -1;
+  int network_card = 0;
+  uint32_t table = 0;   ///< Also the priority of its source rules.
+  uint32_t link_group = 0;        ///< Group to set on the link (0: leave the group alone).
+  uint32_t ra_route_metric = 0;   ///< Metric for RA default routes in main (0: leave).
+  bool dhcp4 = false;
+  bool dhcp6 = false;
+  std::vector<AddressSpec> addresses;
+  std::vector<RouteSpec> routes;
+  std::vector<RuleSpec> rules;
+  std::vector<IpPrefix> ipv4_prefixes;  ///< Delegated, for display.
+  std::vector<IpPrefix> ipv6_prefixes;  ///< Delegated, for display.
+  std::vector<std::pair<IpAddr, IpAddr>> elastic_ips;  ///< public -> private, for display.
+
+  bool present() const { return ifindex > 0; }
+  /// Present, complete and not ignored: apply changes it.
+  bool actionable() const { return present() && !ignored && state == EniMetadata::State::Complete; }
+};
+
+/// The desired state of the whole host.
+struct Plan {
+  std::vector<InterfacePlan> interfaces;  ///< Sorted by (network card, device number, MAC).
+  /// Rules of ec2-netcfg's own that act before the per-ENI rules (priority table-base - 1):
+  /// specific main-table routes through non-ENI links (a bridge, a VPN) still win.
+  std::vector<RuleSpec> global_rules;
+  uint32_t table_base = 10000;
+};
+
+/// Computes the Plan. Pure: same inputs, same Plan, byte for byte.
+Plan make_plan(const Config& cfg, const InstanceMetadata& md, const std::vector<HostLink>& links);
+
+/// Table number for an ENI: base + 100 * card + device.
+inline uint32_t table_for(uint32_t base, int card, int device) {
+  return base + 100u * uint32_t(card) + uint32_t(device);
+}
+
+}  // namespace ec2nc

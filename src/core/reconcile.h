@@ -1,0 +1,65 @@
+// Reconcile: observed kernel state + Plan -> an ordered change set. Pure.
+// Only objects carrying ec2-netcfg's mark (kOwnProto on routes, rules and
+// addresses' IFA_PROTO) are ever deleted; what matches the plan is left alone
+// whoever created it; adding what exists is not a change.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/netlink.h"
+#include "core/plan.h"
+
+namespace ec2nc {
+
+/// One change to the kernel.
+struct Change {
+  enum class Op {
+    SetLinkUp,    ///< IFF_UP on `ifindex`.
+    SetLinkGroup, ///< IFLA_GROUP = `group` on `ifindex`.
+    AddAddress,   ///< `address` on `ifindex`, IFA_PROTO kOwnProto.
+    DelAddress,
+    AddRoute,     ///< `route` via `ifindex` (gateway resolved), protocol kOwnProto.
+    DelRoute,
+    AddRule,      ///< `rule`, protocol kOwnProto.
+    DelRule,
+    SetSysctl,    ///< Write `value` to /proc/sys/`sysctl`.
+  };
+  Op op = Op::AddAddress;
+  int ifindex = 0;
+  std::string ifname;  ///< For messages; "" for host-wide changes (global rules).
+  AddressSpec address;
+  RouteSpec route;     ///< gateway is concrete here (RA router already resolved).
+  RuleSpec rule;
+  uint32_t group = 0;
+  std::string sysctl, value;
+
+  /// One line a person can read: "ens6: add address 10.0.0.227/32".
+  std::string describe() const;
+};
+
+/// Which part of the host a run may change.
+struct ReconcileScope {
+  /// Interfaces to reconcile (names). Empty = every actionable interface of the plan.
+  std::vector<std::string> only;
+  /// Whether ec2-netcfg's global rules not in the plan may be deleted (only when the
+  /// plan was computed from a complete metadata read and manages no ENI at all).
+  bool may_remove_global_rules = false;
+};
+
+/// Changes that bring the actionable interfaces of `plan` (within `scope`) to their
+/// desired state: adds first (link, addresses, routes, rules), then deletions of
+/// ec2-netcfg's own objects that are no longer desired (rules, routes, addresses).
+/// An IPv6 default route whose RA router is not known yet is left out (and an
+/// existing one of ours in that table is kept).
+std::vector<Change> reconcile(const Plan& plan, const HostState& host, const ReconcileScope& scope);
+
+/// Changes that take away everything of ec2-netcfg's for one interface: its rules
+/// (by table), its table's routes, its addresses (only when the link still exists).
+/// `ifindex` is 0 when the interface is already gone.
+std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t table, uint32_t link_group,
+                            const HostState& host);
+
+}  // namespace ec2nc

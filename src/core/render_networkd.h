@@ -1,0 +1,24 @@
+// The networkd renderer: Plan -> .network files (text), pure. Written by edge/files.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include "core/plan.h"
+
+namespace ec2nc {
+
+/// File name (relative to run/systemd/network/) -> content, one .network per
+/// present, complete, not-ignored ENI: "05-ec2-netcfg-IFNAME.network". The 05-
+/// prefix sorts before cloud-init/netplan (10-), ec2-net-utils (70-) and Amazon
+/// Linux (80-ec2.network), so ec2-netcfg's file is the one networkd matches.
+std::map<std::string, std::string> render_networkd(const Plan& plan);
+
+/// The networkd.conf.d drop-in (run/systemd/networkd.conf.d/ec2-netcfg.conf) that
+/// keeps networkd from deleting routing policy rules and routes it did not create.
+std::string render_networkd_conf();
+
+/// True for file names that ec2-netcfg's networkd renderer owns (for stale-file removal).
+bool is_own_networkd_file(const std::string& name);
+
+}  // namespace ec2nc

@@ -1,0 +1,266 @@
+#include "edge/files.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <set>
+
+namespace ec2nc {
+
+namespace {
+
+std::string errno_text(const std::string& what, const std::string& path, int err) {
+  return what + " " + path + ": " + std::strerror(err);
+}
+
+// Closes a descriptor on scope exit.
+class Fd {
+ public:
+  explicit Fd(int fd) : fd_(fd) {}
+  ~Fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  int get() const { return fd_; }
+  /// Closes now, reporting close()'s errno (a deferred write error shows up here).
+  int close_checked() {
+    int rc = ::close(fd_);
+    fd_ = -1;
+    return rc == 0 ? 0 : errno;
+  }
+
+ private:
+  int fd_;
+};
+
+std::string dir_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::string base_of(const std::string& path) {
+  auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+std::string join(const std::string& dir, const std::string& name) {
+  return !dir.empty() && dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+bool valid_name(const std::string& name) {
+  return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
+         name.find('\0') == std::string::npos;
+}
+
+bool fsync_dir(const std::string& dir, std::string* error) {
+  Fd fd(::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    *error = errno_text("open", dir, errno);
+    return false;
+  }
+  if (::fsync(fd.get()) != 0) {
+    *error = errno_text("fsync", dir, errno);
+    return false;
+  }
+  return true;
+}
+
+// mkdir -p, each new component with mode 0755.
+bool make_dirs(const std::string& dir, std::string* error) {
+  if (dir.empty()) return true;
+  struct stat st;
+  if (::stat(dir.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return true;
+    *error = errno_text("mkdir", dir, ENOTDIR);
+    return false;
+  }
+  std::string parent = dir_of(dir);
+  if (parent != dir && !make_dirs(parent, error)) return false;
+  if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+    *error = errno_text("mkdir", dir, errno);
+    return false;
+  }
+  return true;
+}
+
+enum class Existing { Missing, Same, Different };
+
+// Compares what is at `path` with the wanted content and mode.
+bool compare_existing(const std::string& path, const std::string& content, unsigned mode, Existing* result,
+                      std::string* error) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) {
+      *result = Existing::Missing;
+      return true;
+    }
+    *error = errno_text("stat", path, errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode) || (st.st_mode & 07777) != (mode & 07777) || size_t(st.st_size) != content.size()) {
+    *result = Existing::Different;
+    return true;
+  }
+  std::string current;
+  if (!read_file(path, &current, error)) return false;
+  *result = current == content ? Existing::Same : Existing::Different;
+  return true;
+}
+
+// Writes `content` to a new temp file beside `path` and renames it over `path`.
+bool replace_file(const std::string& path, const std::string& content, unsigned mode, std::string* error) {
+  const std::string dir = dir_of(path);
+  std::string tmp;
+  int raw = -1;
+  // O_EXCL: never follow or reuse a file someone else put there.
+  for (unsigned attempt = 0; attempt < 100 && raw < 0; ++attempt) {
+    tmp = join(dir, "." + base_of(path) + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(attempt));
+    raw = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
+    if (raw < 0 && errno != EEXIST) {
+      *error = errno_text("create", tmp, errno);
+      return false;
+    }
+  }
+  if (raw < 0) {
+    *error = errno_text("create", tmp, EEXIST);
+    return false;
+  }
+  Fd fd(raw);
+  auto fail = [&](const char* what, int err) {
+    *error = errno_text(what, tmp, err);
+    ::unlink(tmp.c_str());
+    return false;
+  };
+  // The umask must not decide the mode of a generated file.
+  if (::fchmod(fd.get(), mode & 07777) != 0) return fail("chmod", errno);
+  size_t done = 0;
+  while (done < content.size()) {
+    ssize_t n = ::write(fd.get(), content.data() + done, content.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return fail("write", errno);
+    }
+    done += size_t(n);
+  }
+  if (::fsync(fd.get()) != 0) return fail("fsync", errno);
+  if (int err = fd.close_checked(); err != 0) return fail("close", err);
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    *error = "rename " + tmp + " to " + path + ": " + std::strerror(err);
+    return false;
+  }
+  return fsync_dir(dir, error);
+}
+
+}  // namespace
+
+bool read_file(const std::string& path, std::string* out, std::string* error) {
+  Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) {
+    *error = errno_text("open", path, errno);
+    return false;
+  }
+  std::string data;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd.get(), buf, sizeof buf);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *error = errno_text("read", path, errno);
+      return false;
+    }
+    if (n == 0) break;
+    data.append(buf, size_t(n));
+  }
+  *out = std::move(data);
+  return true;
+}
+
+bool write_file_atomic(const std::string& path, const std::string& content, unsigned mode, bool* changed,
+                       std::string* error) {
+  *changed = false;
+  Existing existing;
+  if (!compare_existing(path, content, mode, &existing, error)) return false;
+  if (existing == Existing::Same) return true;
+  if (!replace_file(path, content, mode, error)) return false;
+  *changed = true;
+  return true;
+}
+
+bool sync_files(const std::string& dir, const std::map<std::string, std::string>& files,
+                const std::function<bool(const std::string&)>& owned, unsigned mode, bool dry_run,
+                std::vector<FileChange>* changes, std::string* error) {
+  std::vector<FileChange> done;
+  for (auto& [name, content] : files) {
+    if (!valid_name(name) || !owned(name)) {
+      *error = "refusing to write " + join(dir, name) + ": not a file name ec2-netcfg owns";
+      return false;
+    }
+  }
+
+  struct stat st;
+  bool dir_exists = ::stat(dir.c_str(), &st) == 0;
+  if (dir_exists && !S_ISDIR(st.st_mode)) {
+    *error = errno_text("open", dir, ENOTDIR);
+    return false;
+  }
+  if (!dir_exists && errno != ENOENT) {
+    *error = errno_text("stat", dir, errno);
+    return false;
+  }
+  if (!dir_exists && !dry_run && !make_dirs(dir, error)) return false;
+
+  for (auto& [name, content] : files) {
+    const std::string path = join(dir, name);
+    Existing existing = Existing::Missing;
+    if (dir_exists && !compare_existing(path, content, mode, &existing, error)) return false;
+    if (existing == Existing::Same) continue;
+    if (!dry_run && !replace_file(path, content, mode, error)) return false;
+    done.push_back({existing == Existing::Missing ? FileChange::Kind::Created : FileChange::Kind::Updated, path});
+  }
+
+  if (dir_exists) {
+    std::vector<std::string> stale;
+    DIR* d = ::opendir(dir.c_str());
+    if (!d) {
+      *error = errno_text("open", dir, errno);
+      return false;
+    }
+    errno = 0;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string name = e->d_name;
+      if (valid_name(name) && owned(name) && !files.count(name)) stale.push_back(name);
+      errno = 0;
+    }
+    int err = errno;
+    ::closedir(d);
+    if (err != 0) {
+      *error = errno_text("read directory", dir, err);
+      return false;
+    }
+    std::sort(stale.begin(), stale.end());
+    for (auto& name : stale) {
+      const std::string path = join(dir, name);
+      if (!dry_run && ::unlink(path.c_str()) != 0 && errno != ENOENT) {
+        *error = errno_text("remove", path, errno);
+        return false;
+      }
+      done.push_back({FileChange::Kind::Removed, path});
+    }
+    if (!stale.empty() && !dry_run && !fsync_dir(dir, error)) return false;
+  }
+
+  if (changes) changes->insert(changes->end(), done.begin(), done.end());
+  return true;
+}
+
+}  // namespace ec2nc

@@ -1,0 +1,52 @@
+// IMDSv2 client over libcurl: one session token reused across requests (fetched
+// again on 401), one persistent connection, bounded connect and total time,
+// retries with exponential backoff and jitter on timeouts, dropped connections,
+// 429 and 5xx. Proxies are ignored. A failure is never reported as a 404.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/metadata.h"
+
+namespace ec2nc {
+
+struct ImdsOptions {
+  std::string endpoint = "http://169.254.169.254";  ///< Scheme://host[:port], no trailing path.
+  unsigned connect_timeout_ms = 1000;
+  unsigned request_timeout_ms = 3000;
+  unsigned attempts = 6;            ///< Tries per request (first one included).
+  unsigned token_ttl_s = 21600;
+  /// No request (nor backoff sleep) goes past this instant: the run's one bound.
+  std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
+};
+
+/// Picks the endpoint: --imds-endpoint, else AWS_EC2_METADATA_SERVICE_ENDPOINT, else
+/// http://[fd00:ec2::254] when AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6, else
+/// http://169.254.169.254. Returns false with `error` set for a malformed URL or mode,
+/// or when AWS_EC2_METADATA_DISABLED=true (a usage error: exit 2).
+bool resolve_imds_endpoint(const std::string& cli_endpoint, std::string* endpoint, std::string* error);
+
+class ImdsClient : public MetadataSource {
+ public:
+  explicit ImdsClient(ImdsOptions opts);
+  ~ImdsClient() override;
+  ImdsClient(const ImdsClient&) = delete;
+  ImdsClient& operator=(const ImdsClient&) = delete;
+
+  /// GET /latest/PATH with the session token. Ok for 200, NotFound for 404, Error
+  /// for anything else once retries (within the deadline) are exhausted; the
+  /// error text names the path and the HTTP status or curl error.
+  FetchResult get(const std::string& path) override;
+  /// HTTP requests sent so far (token PUTs included).
+  unsigned requests() const override;
+  /// TCP connections opened so far.
+  unsigned connections() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ec2nc

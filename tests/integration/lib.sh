@@ -1,0 +1,159 @@
+# Shared helpers for integration tests. Each test script sources this, builds an
+# emulated instance in network namespaces of its own (unique names with $$), and
+# everything it starts is stopped and deleted on exit, also when it fails.
+#
+# Layout: namespace $INST is the instance (its ENIs are veths carrying the ENI's
+# MAC); each ENI's far end sits in a router namespace of its own, rtr<N>-$ID, that
+# holds the subnet router's address, so where a packet left is visible per ENI.
+set -euo pipefail
+
+: "${EC2NC_BIN:?EC2NC_BIN must point at the ec2-netcfg binary (ctest sets it)}"
+: "${EC2NC_SRC:?EC2NC_SRC must point at the source tree (ctest sets it)}"
+
+ID=e2n$$
+INST=inst-$ID
+TMP=$(mktemp -d /tmp/ec2nc-test.XXXXXX)
+NAMESPACES=()
+PIDS=()
+FAILURES=0
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() { echo "FAIL: $*" >&2; FAILURES=$((FAILURES + 1)); }
+die() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+cleanup() {
+  local rc=$?
+  set +e
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null; done
+  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null; done
+  for f in "$TMP"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+  for ns in "${NAMESPACES[@]}"; do ip netns pids "$ns" 2>/dev/null | xargs -r kill -9 2>/dev/null; done
+  for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
+  if [ "$rc" != 0 ] && [ "$rc" != 77 ] && [ -n "${KEEP_TMP:-}" ]; then echo "kept $TMP"; else rm -rf "$TMP"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+require_netns() {
+  [ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
+  command -v ip >/dev/null || skip "needs iproute2"
+  ip netns add "probe-$ID" 2>/dev/null || skip "cannot create network namespaces here"
+  ip netns del "probe-$ID"
+}
+
+new_ns() {
+  ip netns add "$1"
+  NAMESPACES+=("$1")
+  ip -n "$1" link set lo up
+}
+
+# The instance namespace, with forwarding on (delegated prefixes are forwarded).
+setup_instance() {
+  require_netns
+  new_ns "$INST"
+  ip netns exec "$INST" sysctl -qw net.ipv4.ip_forward=1
+}
+
+# add_eni N IFNAME MAC [ROUTER4/LEN] [ROUTER6/LEN]
+# An ENI: veth IFNAME (MAC) in the instance, peer "gw" in router namespace rtrN-$ID
+# holding the router addresses (the subnet's first host, as in a VPC).
+add_eni() {
+  local n=$1 ifname=$2 mac=$3 r4=${4:-} r6=${5:-}
+  local rtr=rtr$n-$ID
+  new_ns "$rtr"
+  ip link add "$ifname" netns "$INST" address "$mac" type veth peer name gw netns "$rtr"
+  ip -n "$rtr" link set gw up
+  ip netns exec "$rtr" sysctl -qw net.ipv4.ip_forward=1
+  [ -n "$r4" ] && ip -n "$rtr" addr add "$r4" dev gw
+  if [ -n "$r6" ]; then
+    ip netns exec "$rtr" sysctl -qw net.ipv6.conf.all.forwarding=1
+    ip -n "$rtr" addr add "$r6" dev gw nodad
+  fi
+  ip -n "$INST" link set "$ifname" up
+}
+
+# start_dhcp N MAC IPV4 [IPV6]: dnsmasq in router namespace N handing out the ENI's
+# primary address (and DHCPv6 + RAs with the M flag when IPV6 is given), as EC2 does.
+start_dhcp() {
+  local n=$1 mac=$2 v4=$3 v6=${4:-}
+  local rtr=rtr$n-$ID net4=${3%.*}
+  local args=(--no-daemon --port=0 --interface=gw --bind-interfaces --conf-file=/dev/null
+              --dhcp-leasefile="$TMP/leases$n" --pid-file= --log-facility="$TMP/dnsmasq$n.log"
+              --dhcp-range="$net4.200,$net4.250,255.255.255.0,1h")
+  if [ -n "$v6" ]; then
+    args+=(--dhcp-range="${v6%::*}::,static,64,1h" --enable-ra --ra-param=gw,10,600
+           --dhcp-host="$mac,$v4,[$v6]")
+  else
+    args+=(--dhcp-host="$mac,$v4")
+  fi
+  ip netns exec "$rtr" dnsmasq "${args[@]}" &
+  PIDS+=($!)
+}
+
+# start_imds CAPTURE [extra emulator args]: the IMDSv2 emulator on 127.0.0.1 inside the
+# instance namespace; sets IMDS_URL. CAPTURE is copied to $TMP/imds.json, which a test
+# rewrites (set_imds) to change what IMDS says.
+start_imds() {
+  cp "$1" "$TMP/imds.json"
+  shift
+  rm -f "$TMP/imds.port"
+  ip netns exec "$INST" python3 "$EC2NC_SRC/tests/tools/imds_emulator.py" --capture "$TMP/imds.json" \
+    --port-file "$TMP/imds.port" --log "$TMP/imds.log" --faults "$TMP/faults.json" "$@" &
+  PIDS+=($!)
+  local i
+  for i in $(seq 100); do [ -f "$TMP/imds.port" ] && break; sleep 0.05; done
+  [ -f "$TMP/imds.port" ] || die "IMDS emulator did not start"
+  IMDS_URL="http://127.0.0.1:$(cat "$TMP/imds.port")"
+}
+
+# set_imds CAPTURE: atomically replace what the emulator serves.
+set_imds() { cp "$1" "$TMP/imds.next" && mv "$TMP/imds.next" "$TMP/imds.json"; }
+
+# scenario NAME [OUT]: write a bundled scenario capture; prints its path.
+scenario() {
+  local out=${2:-$TMP/$1.json}
+  cp "$EC2NC_SRC/tests/data/scenarios/$1.json" "$out"
+  echo "$out"
+}
+
+# nc ARGS...: run ec2-netcfg inside the instance namespace against the emulator.
+nc() { ip netns exec "$INST" "$EC2NC_BIN" --imds-endpoint "$IMDS_URL" "$@"; }
+
+# route_dev SRC DEST [IIF]: the interface the kernel would send DEST from SRC out of.
+route_dev() {
+  local src=$1 dst=$2 iif=${3:-}
+  local out
+  if [ -n "$iif" ]; then
+    out=$(ip -n "$INST" -j route get "$dst" from "$src" iif "$iif" 2>&1) || { echo "error:$out"; return; }
+  else
+    out=$(ip -n "$INST" -j route get "$dst" from "$src" 2>&1) || { echo "error:$out"; return; }
+  fi
+  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r[0].get("dev","?"))' "$out"
+}
+
+# expect_route SRC DEST DEV [IIF]
+expect_route() {
+  local got
+  got=$(route_dev "$1" "$2" "${4:-}")
+  if [ "$got" = "$3" ]; then pass "from $1 to $2${4:+ iif $4} leaves via $3"
+  else fail "from $1 to $2${4:+ iif $4}: expected dev $3, got $got"; fi
+}
+
+# wait_for DESC SECONDS CMD...: poll until CMD succeeds.
+wait_for() {
+  local desc=$1 secs=$2; shift 2
+  local end=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $end ] || die "timed out after ${secs}s waiting for: $desc"
+    sleep 0.1
+  done
+}
+
+has_addr() { ip -n "$INST" -o addr show dev "$1" | grep -q " $2/"; }
+
+finish() {
+  if [ "$FAILURES" -gt 0 ]; then echo "$FAILURES check(s) failed"; exit 1; fi
+  echo "all checks passed"
+}

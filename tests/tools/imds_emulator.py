@@ -1,0 +1,236 @@
+#!/usr/bin/env python3
+"""A local IMDSv2 emulator for tests. Never bind it to anything but a test address
+(127.0.0.1 inside a test's own namespace, or 169.254.169.254 inside one).
+
+Serves a dump-metadata capture (format ec2-netcfg-metadata/1) under /latest/. The
+capture file is re-read whenever it changes, so a test changes what "IMDS" says by
+rewriting it (write a temp file and rename it over).
+
+IMDSv2 as EC2 does it:
+  PUT /latest/api/token with X-aws-ec2-metadata-token-ttl-seconds 1..21600, else 400;
+  a PUT with X-Forwarded-For, or to a dated path, 403;
+  GET without a valid token: 401 (unless --allow-v1);
+  listings one entry per line, sub-directories end in '/', no trailing newline;
+  missing paths: 404 with an HTML body.
+
+Faults, for failure tests (--faults FILE, JSON, re-read on change), e.g.:
+  {"status": {"meta-data/mac": [503, 503]}}   answer these statuses first, then normally
+  {"token_status": [503]}                     same for the token PUT
+  {"delay_ms": 500}                           slow every response
+  {"drop": 2}                                 close the next 2 connections without an answer
+  {"drop_requests": 2}                        close the connection at the next 2 requests (also
+                                              on a kept-alive connection) without an answer
+  {"disabled": true}                          403 on the token PUT (IMDS turned off)
+  {"invalidate_tokens": true}                 every token issued so far becomes invalid
+Counts requests and connections into --log FILE (one JSON line per request; "connection" is
+the number of the TCP connection the request came on, 1 for the first one accepted).
+"""
+import argparse
+import http.server
+import json
+import os
+import socket
+import socketserver
+import sys
+import threading
+import time
+import uuid
+
+HTML_404 = ("<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n<!DOCTYPE html>\n<html><head>"
+            "<title>404 - Not Found</title></head><body><h1>404 - Not Found</h1></body></html>\n")
+
+
+class State:
+    def __init__(self, capture, faults, log):
+        self.capture_path, self.faults_path, self.log_path = capture, faults, log
+        self.lock = threading.Lock()
+        self.paths, self.capture_mtime = {}, None
+        self.faults, self.faults_mtime = {}, None
+        self.tokens = {}
+        self.connections = 0
+        self.status_used = {}
+
+    def reload(self):
+        try:
+            st = os.stat(self.capture_path)
+            key = (st.st_mtime_ns, st.st_ino, st.st_size)
+            if key != self.capture_mtime:
+                with open(self.capture_path) as f:
+                    self.paths = json.load(f)["paths"]
+                self.capture_mtime = key
+        except (OSError, ValueError):
+            pass  # keep serving the last good capture while a test rewrites it
+        if self.faults_path:
+            try:
+                st = os.stat(self.faults_path)
+                key = (st.st_mtime_ns, st.st_ino, st.st_size)
+                if key != self.faults_mtime:
+                    with open(self.faults_path) as f:
+                        self.faults = json.load(f)
+                    self.faults_mtime = key
+                    self.status_used = {}
+                    if self.faults.get("invalidate_tokens"):
+                        self.tokens.clear()
+            except FileNotFoundError:
+                self.faults, self.faults_mtime = {}, None
+            except (OSError, ValueError):
+                pass
+
+    def log(self, **entry):
+        if self.log_path:
+            with open(self.log_path, "a") as f:
+                f.write(json.dumps(entry) + "\n")
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "EC2ws"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def setup(self):
+        super().setup()
+        st = self.server.state
+        with st.lock:
+            st.connections += 1
+            self.conn_id = st.connections
+            st.reload()
+            drop = st.faults.get("drop", 0)
+            if drop:
+                st.faults["drop"] = drop - 1
+        if drop:
+            self.request.shutdown(socket.SHUT_RDWR)
+
+    def reply(self, code, body, ctype="text/plain", extra=None):
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def drop_request(self):
+        """Consumes one "drop_requests" fault: closes the connection, no answer."""
+        st = self.server.state
+        with st.lock:
+            st.reload()
+            n = st.faults.get("drop_requests", 0)
+            if n:
+                st.faults["drop_requests"] = n - 1
+        if not n:
+            return False
+        self.close_connection = True
+        try:
+            self.request.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
+
+    def forced_status(self, key):
+        st = self.server.state
+        seq = st.faults.get("status", {}).get(key) if key != "token" else st.faults.get("token_status")
+        if not seq:
+            return None
+        used = st.status_used.get(key, 0)
+        if used < len(seq):
+            st.status_used[key] = used + 1
+            return seq[used]
+        return None
+
+    def do_PUT(self):
+        st = self.server.state
+        if self.drop_request():
+            return
+        with st.lock:
+            st.reload()
+            delay = st.faults.get("delay_ms", 0)
+            forced = self.forced_status("token")
+            disabled = st.faults.get("disabled")
+        if delay:
+            time.sleep(delay / 1000.0)
+        ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
+        st.log(method="PUT", path=self.path, connection=self.conn_id)
+        if self.headers.get("Content-Length"):
+            self.rfile.read(int(self.headers["Content-Length"]))
+        if forced:
+            return self.reply(forced, "")
+        if disabled or self.headers.get("X-Forwarded-For") or self.path != "/latest/api/token":
+            return self.reply(403, "")
+        try:
+            ttl = int(ttl)
+        except (TypeError, ValueError):
+            return self.reply(400, "")
+        if not 1 <= ttl <= 21600:
+            return self.reply(400, "")
+        token = uuid.uuid4().hex + uuid.uuid4().hex
+        with st.lock:
+            st.tokens[token] = time.monotonic() + ttl
+        self.reply(200, token, extra={"X-aws-ec2-metadata-token-ttl-seconds": str(ttl)})
+
+    def do_GET(self):
+        st = self.server.state
+        if self.drop_request():
+            return
+        path = self.path
+        with st.lock:
+            st.reload()
+            delay = st.faults.get("delay_ms", 0)
+            rel = path[len("/latest/"):] if path.startswith("/latest/") else None
+            forced = self.forced_status(rel) if rel is not None else None
+            token = self.headers.get("X-aws-ec2-metadata-token")
+            valid = token in st.tokens and st.tokens[token] > time.monotonic()
+            body = st.paths.get(rel) if rel is not None else None
+            if body is None and rel is not None and not rel.endswith("/") and (rel + "/") in st.paths:
+                body = st.paths.get(rel + "/")
+        if delay:
+            time.sleep(delay / 1000.0)
+        st.log(method="GET", path=path, connection=self.conn_id)
+        if forced:
+            return self.reply(forced, "")
+        if not valid and not self.server.allow_v1:
+            return self.reply(401, "")
+        if body is None:
+            return self.reply(404, HTML_404, "text/html")
+        self.reply(200, body)
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--capture", required=True)
+    ap.add_argument("--address", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    ap.add_argument("--port-file", help="write the chosen port here once listening")
+    ap.add_argument("--faults")
+    ap.add_argument("--log")
+    ap.add_argument("--allow-v1", action="store_true")
+    ap.add_argument("--max-seconds", type=float, default=900, help="stop by itself after this long")
+    a = ap.parse_args()
+    if a.address not in ("127.0.0.1", "::1", "169.254.169.254", "fd00:ec2::254"):
+        sys.exit("refusing to bind %s: tests serve IMDS on loopback or inside their own namespace" % a.address)
+    if a.address in ("169.254.169.254", "fd00:ec2::254") and os.readlink("/proc/self/ns/net") == os.readlink("/proc/1/ns/net"):
+        sys.exit("refusing to serve %s outside a test network namespace" % a.address)
+    Server.address_family = socket.AF_INET6 if ":" in a.address else socket.AF_INET
+    srv = Server((a.address, a.port), Handler)
+    srv.state = State(a.capture, a.faults, a.log)
+    srv.allow_v1 = a.allow_v1
+    srv.state.reload()
+    if a.port_file:
+        tmp = a.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(srv.server_address[1]))
+        os.rename(tmp, a.port_file)
+    threading.Timer(a.max_seconds, srv.shutdown).start()
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

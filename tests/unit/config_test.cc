@@ -1,0 +1,31 @@
+#include <doctest/doctest.h>
+
+#include "core/config.h"
+
+using namespace ec2nc;
+
+TEST_CASE("config: defaults, values, errors with file and line") {
+  Config c;
+  std::string err;
+  REQUIRE(parse_config("", "x.conf", &c, &err));
+  CHECK(c.table_base == 10000);
+  CHECK(c.primary_rules);
+  REQUIRE(parse_config("[main]\ntable-base = 20000\nprimary-rules = no\nignore = ens7 02:aa:*\n[imds]\nattempts = 3\n",
+                       "x.conf", &c, &err));
+  CHECK(c.table_base == 20000);
+  CHECK(!c.primary_rules);
+  CHECK(c.imds_attempts == 3);
+  CHECK(config_ignores(c, "ens7", "02:86:00:00:00:01"));
+  CHECK(config_ignores(c, "ens9", "02:AA:00:00:00:01"));
+  CHECK(!config_ignores(c, "ens5", "02:86:00:00:00:01"));
+
+  CHECK(!parse_config("[main]\n\ntable-base = 12\n", "/etc/x.conf", &c, &err));
+  CHECK(err.find("/etc/x.conf:3:") == 0);
+  CHECK(err.find("table-base") != std::string::npos);
+  CHECK(!parse_config("[main]\nbogus = 1\n", "x.conf", &c, &err));
+  CHECK(err.find("x.conf:2: unknown key \"bogus\"") == 0);
+  CHECK(!parse_config("[main]\nprimary-rules = maybe\n", "x.conf", &c, &err));
+  CHECK(!parse_config("[main]\nbackend = ifupdown\n", "x.conf", &c, &err));
+  CHECK(!parse_config("garbage line\n", "x.conf", &c, &err));
+  CHECK(err.find("x.conf:1:") == 0);
+}

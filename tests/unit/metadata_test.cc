@@ -1,0 +1,175 @@
+#include <doctest/doctest.h>
+
+#include "core/metadata.h"
+#include "test_util.h"
+
+using namespace ec2nc;
+
+namespace {
+
+const std::string kMacs = "meta-data/network/interfaces/macs/";
+const std::string kPrimary = "02:86:10:7b:e4:f5";
+const std::string kSecond = "02:86:10:7b:e4:f6";
+
+/// A two-ENI tree that tests then damage key by key.
+std::map<std::string, std::string> two_enis() {
+  std::map<std::string, std::string> p;
+  p["meta-data/mac"] = kPrimary;
+  p[kMacs] = kPrimary + "/\n" + kSecond + "/";
+  auto eni = [&](const std::string& mac, const std::string& dev, const std::string& ips, const std::string& subnet) {
+    p[kMacs + mac + "/"] = "device-number\ninterface-id\nlocal-ipv4s\nsubnet-ipv4-cidr-block";
+    p[kMacs + mac + "/device-number"] = dev;
+    p[kMacs + mac + "/interface-id"] = "eni-0123456789abcdef" + dev;
+    p[kMacs + mac + "/local-ipv4s"] = ips;
+    p[kMacs + mac + "/subnet-ipv4-cidr-block"] = subnet;
+  };
+  eni(kPrimary, "0", "10.0.0.34\n10.0.0.35", "10.0.0.0/24");
+  eni(kSecond, "1", "10.0.1.20", "10.0.1.0/24");
+  return p;
+}
+
+EniMetadata second_eni(std::map<std::string, std::string> p) {
+  CaptureSource src(std::move(p));
+  auto rd = read_metadata(src);
+  REQUIRE(rd.fatal.empty());
+  return rd.instance.enis.at(*MacAddr::parse(kSecond));
+}
+
+/// A source that fails every request for one path.
+class FailingSource : public MetadataSource {
+ public:
+  FailingSource(std::map<std::string, std::string> p, std::string fail) : inner_(std::move(p)), fail_(std::move(fail)) {}
+  FetchResult get(const std::string& path) override {
+    if (path == fail_) return FetchResult::failed("HTTP 503 after 6 attempts");
+    return inner_.get(path);
+  }
+
+ private:
+  CaptureSource inner_;
+  std::string fail_;
+};
+
+}  // namespace
+
+TEST_CASE("a complete tree reads every ENI as complete") {
+  CaptureSource src(two_enis());
+  auto rd = read_metadata(src);
+  REQUIRE(rd.fatal.empty());
+  REQUIRE(rd.instance.enis.size() == 2);
+  auto& p = rd.instance.enis.at(*MacAddr::parse(kPrimary));
+  CHECK(p.state == EniMetadata::State::Complete);
+  CHECK(p.is_primary);
+  CHECK(p.local_ipv4s.size() == 2);
+  CHECK(p.subnet_ipv4->str() == "10.0.0.0/24");
+  CHECK(second_eni(two_enis()).state == EniMetadata::State::Complete);
+}
+
+TEST_CASE("propagation: missing or not-yet-final keys make an ENI incomplete, not empty") {
+  SUBCASE("local-ipv4s not listed yet") {
+    auto p = two_enis();
+    p[kMacs + kSecond + "/"] = "device-number\ninterface-id\nsubnet-ipv4-cidr-block";
+    auto e = second_eni(p);
+    CHECK(e.state == EniMetadata::State::Incomplete);
+    CHECK(e.problem.find("local-ipv4s") != std::string::npos);
+  }
+  SUBCASE("listed but 404") {
+    auto p = two_enis();
+    p.erase(kMacs + kSecond + "/subnet-ipv4-cidr-block");
+    CHECK(second_eni(p).state == EniMetadata::State::Incomplete);
+  }
+  SUBCASE("device-number 0 on card 0 for a non-primary ENI") {
+    auto p = two_enis();
+    p[kMacs + kSecond + "/device-number"] = "0";
+    auto e = second_eni(p);
+    CHECK(e.state == EniMetadata::State::Incomplete);
+    CHECK(e.problem.find("device-number") != std::string::npos);
+  }
+  SUBCASE("device-number 0 on card 1 is fine") {
+    auto p = two_enis();
+    p[kMacs + kSecond + "/"] += "\nnetwork-card";
+    p[kMacs + kSecond + "/device-number"] = "0";
+    p[kMacs + kSecond + "/network-card"] = "1";
+    auto e = second_eni(p);
+    CHECK(e.state == EniMetadata::State::Complete);
+    CHECK(e.network_card == 1);
+  }
+  SUBCASE("network-card listed but empty") {
+    auto p = two_enis();
+    p[kMacs + kSecond + "/"] += "\nnetwork-card";
+    p[kMacs + kSecond + "/network-card"] = "";
+    CHECK(second_eni(p).state == EniMetadata::State::Incomplete);
+  }
+  SUBCASE("network-card-index is read when network-card is absent") {
+    auto p = two_enis();
+    p[kMacs + kSecond + "/"] += "\nnetwork-card-index";
+    p[kMacs + kSecond + "/network-card-index"] = "2";
+    CHECK(second_eni(p).network_card == 2);
+  }
+  SUBCASE("MAC listed but its directory 404s") {
+    auto p = two_enis();
+    p.erase(kMacs + kSecond + "/");
+    CHECK(second_eni(p).state == EniMetadata::State::Incomplete);
+  }
+}
+
+TEST_CASE("invalid values are rejected naming MAC, key and value") {
+  struct Case {
+    const char* key;
+    const char* value;
+  };
+  for (auto c : {Case{"local-ipv4s", "10.0.1.20\n10.0.1.300"}, Case{"local-ipv4s", "10.0.1.20\n[Route]"},
+                 Case{"local-ipv4s", "10.0.2.20"}, Case{"subnet-ipv4-cidr-block", "10.0.1.7/24"},
+                 Case{"subnet-ipv4-cidr-block", "10.0.1.0/24\nDNS=1.2.3.4"}, Case{"device-number", "-1"},
+                 Case{"device-number", "1x"}, Case{"device-number", "100"}, Case{"interface-id", "eni-1\n[Match]"},
+                 Case{"local-ipv4s", "10.0.1.20\r"}}) {
+    auto p = two_enis();
+    p[kMacs + kSecond + "/" + c.key] = c.value;
+    auto e = second_eni(p);
+    CHECK_MESSAGE(e.state == EniMetadata::State::Invalid, c.key, " = ", c.value);
+    CHECK(e.problem.find(kSecond) != std::string::npos);
+    CHECK(e.problem.find(c.key) != std::string::npos);
+  }
+}
+
+TEST_CASE("a failed fetch is never mistaken for no addresses") {
+  auto p = two_enis();
+  FailingSource src(p, kMacs + kSecond + "/local-ipv4s");
+  auto rd = read_metadata(src);
+  auto& e = rd.instance.enis.at(*MacAddr::parse(kSecond));
+  CHECK(e.state == EniMetadata::State::FetchFailed);
+  CHECK(e.problem.find("503") != std::string::npos);
+  FailingSource root(p, "meta-data/mac");
+  CHECK(!read_metadata(root).fatal.empty());
+}
+
+TEST_CASE("IPv6-only ENI, prefixes and associations") {
+  auto src = test::scenario("ipv6-only-secondary");
+  auto rd = read_metadata(*src);
+  REQUIRE(rd.fatal.empty());
+  auto& e = rd.instance.enis.at(*MacAddr::parse(kSecond));
+  CHECK(e.state == EniMetadata::State::Complete);
+  CHECK(!e.has_ipv4());
+  CHECK(e.ipv6s.size() == 2);
+
+  auto ds = test::scenario("dual-stack-prefixes");
+  auto rd2 = read_metadata(*ds);
+  auto& d = rd2.instance.enis.at(*MacAddr::parse(kSecond));
+  CHECK(d.ipv4_prefixes.at(0).str() == "10.0.1.64/28");
+  CHECK(d.ipv6_prefixes.at(0).str() == "2600:1f18:aaaa:bb01:1234::/80");
+  auto& p = rd2.instance.enis.at(*MacAddr::parse(kPrimary));
+  CHECK(p.ipv4_associations.at(*IpAddr::parse("3.80.1.10")).str() == "10.0.0.34");
+}
+
+TEST_CASE("capture round trip: RecordingSource writes what CaptureSource reads") {
+  CaptureSource src(two_enis());
+  RecordingSource rec(src);
+  auto a = read_metadata(rec);
+  std::string error;
+  auto replay = CaptureSource::from_json(rec.capture_json(), &error);
+  REQUIRE(replay);
+  auto b = read_metadata(*replay);
+  CHECK(a.instance.enis.size() == b.instance.enis.size());
+  CHECK(replay->paths() == two_enis());
+  CHECK(!CaptureSource::from_json("{\"format\":\"other\"}", &error));
+  CHECK(error.find("format") != std::string::npos);
+}
