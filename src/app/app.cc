@@ -278,6 +278,13 @@ int read_with_wait(Context& ctx, const std::vector<HostLink>& links, const std::
   return kExitOk;
 }
 
+/// True when udev's database marks the link EC2_NETCFG_IGNORE=1 (an image's opt-out).
+bool udev_opt_out(int ifindex) {
+  std::string text, error;
+  if (!read_file("/run/udev/data/n" + std::to_string(ifindex), &text, &error)) return false;
+  return text.find("\nE:EC2_NETCFG_IGNORE=1\n") != std::string::npos || text.rfind("E:EC2_NETCFG_IGNORE=1\n", 0) == 0;
+}
+
 int read_links(Context& ctx, std::vector<HostLink>* links) {
   int rc = open_rtnl(ctx);
   if (rc) return rc;
@@ -286,6 +293,7 @@ int read_links(Context& ctx, std::vector<HostLink>* links) {
     ctx.log.error("netlink: reading links: " + error);
     return kExitRetry;
   }
+  for (auto& l : *links) l.opt_out = udev_opt_out(l.ifindex);
   return kExitOk;
 }
 

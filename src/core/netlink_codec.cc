@@ -140,9 +140,9 @@ NlMessage encode_route(bool add, int ifindex, const RouteSpec& r, uint32_t seq) 
   auto [nlh, rtm] = start<rtmsg>(buf, add ? RTM_NEWROUTE : RTM_DELROUTE, flags, seq);
   rtm->rtm_family = r.dst.addr.is_v4() ? AF_INET : AF_INET6;
   rtm->rtm_dst_len = r.dst.len;
-  rtm->rtm_table = r.table < 256 ? uint8_t(r.table) : RT_TABLE_UNSPEC;
+  rtm->rtm_table = r.table < 256 ? uint8_t(r.table) : uint8_t(RT_TABLE_UNSPEC);
   rtm->rtm_protocol = kOwnProto;
-  rtm->rtm_scope = add ? r.scope : RT_SCOPE_NOWHERE;
+  rtm->rtm_scope = add ? r.scope : uint8_t(RT_SCOPE_NOWHERE);
   rtm->rtm_type = RTN_UNICAST;
   rtm->rtm_flags = r.onlink ? RTNH_F_ONLINK : 0;
   mnl_attr_put_u32(nlh, RTA_TABLE, r.table);
@@ -158,7 +158,7 @@ NlMessage encode_rule(bool add, const RuleSpec& r, uint32_t seq) {
   auto [nlh, frh] = start<fib_rule_hdr>(buf, add ? RTM_NEWRULE : RTM_DELRULE, flags, seq);
   frh->family = r.family == Family::V4 ? AF_INET : AF_INET6;
   frh->src_len = r.from ? r.from->len : 0;
-  frh->table = r.table < 256 ? uint8_t(r.table) : RT_TABLE_UNSPEC;
+  frh->table = r.table < 256 ? uint8_t(r.table) : uint8_t(RT_TABLE_UNSPEC);
   frh->action = FR_ACT_TO_TBL;
   mnl_attr_put_u32(nlh, FRA_PRIORITY, r.priority);
   if (r.from && r.from->len > 0) put_addr(nlh, FRA_SRC, r.from->network().addr);

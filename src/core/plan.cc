@@ -115,14 +115,16 @@ Plan make_plan(const Config& cfg, const InstanceMetadata& md, const std::vector<
     ip.device_number = eni.device_number;
     ip.network_card = eni.network_card;
     // Match by MAC; the lowest ifindex wins should a MAC appear twice (a bond's slave).
+    bool opt_out = false;
     for (auto& l : links) {
       if (l.mac == mac && (ip.ifindex == 0 || l.ifindex < ip.ifindex) && l.kind != "bridge" &&
           l.kind != "bond" && l.kind != "vlan" && l.kind != "macvlan") {
         ip.ifindex = l.ifindex;
         ip.name = l.name;
+        opt_out = l.opt_out;
       }
     }
-    ip.ignored = config_ignores(cfg, ip.name, mac.str());
+    ip.ignored = opt_out || config_ignores(cfg, ip.name, mac.str());
     if (eni.state == EniMetadata::State::Complete) plan_eni(cfg, eni, ip);
     // Independent of which links this host has, so a capture renders the same anywhere.
     if (!ip.ignored && eni.state == EniMetadata::State::Complete) {

@@ -21,9 +21,10 @@ struct HostLink {
   bool up = false;
   uint32_t group = 0;
   std::string kind;  ///< IFLA_INFO_KIND ("veth", "bridge", ...) or "" for a plain device.
+  bool opt_out = false;  ///< EC2_NETCFG_IGNORE=1 in the udev database: leave it alone.
   bool operator==(const HostLink& o) const {
     return ifindex == o.ifindex && name == o.name && mac == o.mac && up == o.up && group == o.group &&
-           kind == o.kind;
+           kind == o.kind && opt_out == o.opt_out;
   }
 };
 

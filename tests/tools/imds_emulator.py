@@ -100,8 +100,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             drop = st.faults.get("drop", 0)
             if drop:
                 st.faults["drop"] = drop - 1
+        self.dropped = bool(drop)
         if drop:
             self.request.shutdown(socket.SHUT_RDWR)
+
+    def handle(self):
+        # A request the client sent before the shutdown may still be buffered: a
+        # dropped connection must not answer (nor log) it.
+        if not self.dropped:
+            super().handle()
 
     def reply(self, code, body, ctype="text/plain", extra=None):
         data = body.encode()
@@ -201,6 +208,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # A client that gave up (timeout) or a dropped connection is expected here.
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
 
 
 def main():

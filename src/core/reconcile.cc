@@ -1,0 +1,337 @@
+#include "core/reconcile.h"
+
+#include <algorithm>
+#include <tuple>
+
+namespace ec2nc {
+
+namespace {
+
+constexpr uint8_t kRtprotRa = 9;      // RTPROT_RA
+constexpr uint8_t kActToTable = 1;    // FR_ACT_TO_TBL
+constexpr uint32_t kMainTable = 254;
+
+std::string table_name(uint32_t t) {
+  switch (t) {
+    case 253: return "default";
+    case 254: return "main";
+    case 255: return "local";
+    default: return std::to_string(t);
+  }
+}
+
+std::string prefix_text(const IpPrefix& p) { return p.len == 0 ? "default" : p.str(); }
+
+bool is_default(const IpPrefix& p) { return p.len == 0; }
+
+// True when `o` is, by what it selects and does, the rule `want` (whoever made it).
+bool rule_satisfies(const ObservedRule& o, const RuleSpec& want) {
+  return o.family == want.family && o.priority == want.priority && o.from == want.from &&
+         o.table == want.table && o.suppress_prefixlen == want.suppress_prefixlen &&
+         o.suppress_ifgroup == want.suppress_ifgroup && o.action == kActToTable && !o.to &&
+         o.iifname.empty() && o.oifname.empty() && o.fwmark == 0 && o.fwmask == 0 && o.tos == 0 &&
+         !o.invert && !o.has_other_selectors;
+}
+
+// True when the observed route is the desired one: same table, destination, device
+// and next hop; protocol and metric do not matter.
+bool route_satisfies(const ObservedRoute& o, int ifindex, const RouteSpec& want) {
+  return !o.multipath && o.table == want.table && o.dst == want.dst && o.oif == ifindex &&
+         o.gateway == want.gateway;
+}
+
+RuleSpec rule_spec_of(const ObservedRule& o) {
+  RuleSpec r;
+  r.family = o.family;
+  r.priority = o.priority;
+  r.from = o.from;
+  r.table = o.table;
+  r.suppress_prefixlen = o.suppress_prefixlen;
+  r.suppress_ifgroup = o.suppress_ifgroup;
+  return r;
+}
+
+RouteSpec route_spec_of(const ObservedRoute& o) {
+  RouteSpec r;
+  r.table = o.table;
+  r.dst = o.dst;
+  r.gateway = o.gateway;
+  r.onlink = (o.flags & 4) != 0;  // RTNH_F_ONLINK
+  r.scope = o.scope;
+  return r;
+}
+
+// The kernel's default route learned from router advertisements on `ifindex`.
+std::optional<IpAddr> ra_router(const HostState& host, int ifindex) {
+  std::optional<IpAddr> best;
+  bool best_is_ra = false;
+  for (auto& r : host.routes) {
+    if (r.table != kMainTable || r.dst.family() != Family::V6 || !is_default(r.dst) || r.oif != ifindex ||
+        !r.gateway || !r.gateway->is_link_local_v6() || r.multipath)
+      continue;
+    const bool is_ra = r.protocol == kRtprotRa;
+    if (!best || (is_ra && !best_is_ra) || (is_ra == best_is_ra && *r.gateway < *best)) {
+      best = r.gateway;
+      best_is_ra = is_ra;
+    }
+  }
+  return best;
+}
+
+const HostLink* find_link(const HostState& host, int ifindex) {
+  for (auto& l : host.links)
+    if (l.ifindex == ifindex) return &l;
+  return nullptr;
+}
+
+Change make(Change::Op op, const InterfacePlan* ip) {
+  Change c;
+  c.op = op;
+  if (ip) {
+    c.ifindex = ip->ifindex;
+    c.ifname = ip->name;
+  }
+  return c;
+}
+
+// Deletions are sorted by value so the change list does not depend on dump order.
+void sort_rules(std::vector<Change>& v) {
+  std::stable_sort(v.begin(), v.end(), [](const Change& a, const Change& b) { return a.rule < b.rule; });
+}
+void sort_routes(std::vector<Change>& v) {
+  std::stable_sort(v.begin(), v.end(), [](const Change& a, const Change& b) {
+    return std::tie(a.route, a.ifindex) < std::tie(b.route, b.ifindex);
+  });
+}
+void sort_addresses(std::vector<Change>& v) {
+  std::stable_sort(v.begin(), v.end(), [](const Change& a, const Change& b) {
+    return std::tie(a.ifindex, a.address.prefix) < std::tie(b.ifindex, b.address.prefix);
+  });
+}
+
+void append(std::vector<Change>& to, std::vector<Change>& from) {
+  to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+}
+
+}  // namespace
+
+std::string Change::describe() const {
+  std::string s = ifname.empty() ? "" : ifname + ": ";
+  auto route_text = [&] {
+    std::string t = prefix_text(route.dst);
+    if (route.gateway) t += " via " + route.gateway->str();
+    t += " table " + table_name(route.table);
+    if (route.scope == 253) t += " scope link";
+    if (route.onlink) t += " onlink";
+    return t;
+  };
+  auto rule_text = [&] {
+    std::string t = "from " + (rule.from ? rule.from->str() : std::string("all"));
+    t += " lookup " + table_name(rule.table);
+    if (rule.suppress_prefixlen) t += " suppress_prefixlength " + std::to_string(*rule.suppress_prefixlen);
+    if (rule.suppress_ifgroup) t += " suppress_ifgroup " + std::to_string(*rule.suppress_ifgroup);
+    t += " priority " + std::to_string(rule.priority);
+    return t;
+  };
+  switch (op) {
+    case Op::SetLinkUp: return s + "set link up";
+    case Op::SetLinkGroup: return s + "set group " + std::to_string(group);
+    case Op::AddAddress: return s + "add address " + address.prefix.str();
+    case Op::DelAddress: return s + "del address " + address.prefix.str();
+    case Op::AddRoute: return s + "add route " + route_text();
+    case Op::DelRoute: return s + "del route " + route_text();
+    case Op::AddRule: return s + "add rule " + rule_text();
+    case Op::DelRule: return s + "del rule " + rule_text();
+    case Op::SetSysctl: return s + "set sysctl " + sysctl + "=" + value;
+  }
+  return s;
+}
+
+std::vector<Change> reconcile(const Plan& plan, const HostState& host, const ReconcileScope& scope) {
+  std::vector<Change> link_up, link_group, add_addr, add_subnet_route, add_gw_route, add_global_rule, add_rule,
+      sysctl, del_rule, del_route, del_addr;
+
+  for (auto& want : plan.global_rules) {
+    bool have = std::any_of(host.rules.begin(), host.rules.end(),
+                            [&](const ObservedRule& o) { return rule_satisfies(o, want); });
+    if (!have) {
+      Change c = make(Change::Op::AddRule, nullptr);
+      c.rule = want;
+      add_global_rule.push_back(c);
+    }
+  }
+  if (scope.may_remove_global_rules) {
+    for (auto& o : host.rules) {
+      if (o.protocol != kOwnProto || o.priority != plan.table_base - 1) continue;
+      bool wanted = std::any_of(plan.global_rules.begin(), plan.global_rules.end(),
+                                [&](const RuleSpec& w) { return rule_satisfies(o, w); });
+      if (!wanted) {
+        Change c = make(Change::Op::DelRule, nullptr);
+        c.rule = rule_spec_of(o);
+        del_rule.push_back(c);
+      }
+    }
+  }
+
+  for (auto& ip : plan.interfaces) {
+    if (!ip.actionable()) continue;
+    if (!scope.only.empty() && std::find(scope.only.begin(), scope.only.end(), ip.name) == scope.only.end())
+      continue;
+
+    if (const HostLink* link = find_link(host, ip.ifindex)) {
+      if (!link->up) link_up.push_back(make(Change::Op::SetLinkUp, &ip));
+      if (ip.link_group != 0 && link->group != ip.link_group) {
+        Change c = make(Change::Op::SetLinkGroup, &ip);
+        c.group = ip.link_group;
+        link_group.push_back(c);
+      }
+    }
+
+    // Addresses: the same IP on this link, with any prefix length, is enough.
+    for (auto& a : ip.addresses) {
+      bool have = std::any_of(host.addresses.begin(), host.addresses.end(), [&](const ObservedAddress& o) {
+        return o.ifindex == ip.ifindex && o.prefix.addr == a.prefix.addr;
+      });
+      if (!have) {
+        Change c = make(Change::Op::AddAddress, &ip);
+        c.address = a;
+        add_addr.push_back(c);
+      }
+    }
+    for (auto& o : host.addresses) {
+      if (o.ifindex != ip.ifindex || o.proto != kOwnProto) continue;
+      bool wanted = std::any_of(ip.addresses.begin(), ip.addresses.end(),
+                                [&](const AddressSpec& a) { return a.prefix.addr == o.prefix.addr; });
+      if (!wanted) {
+        Change c = make(Change::Op::DelAddress, &ip);
+        c.address.prefix = o.prefix;
+        del_addr.push_back(c);
+      }
+    }
+
+    // Routes of the ENI's table, the RA router resolved.
+    std::vector<RouteSpec> routes;
+    bool keep_v6_default = false;
+    for (auto& r : ip.routes) {
+      RouteSpec want = r;
+      if (r.gateway_from_ra) {
+        auto gw = ra_router(host, ip.ifindex);
+        if (!gw) {
+          keep_v6_default = true;
+          continue;
+        }
+        want.gateway = gw;
+        want.gateway_from_ra = false;
+      }
+      routes.push_back(want);
+      bool have = std::any_of(host.routes.begin(), host.routes.end(),
+                              [&](const ObservedRoute& o) { return route_satisfies(o, ip.ifindex, want); });
+      if (!have) {
+        Change c = make(Change::Op::AddRoute, &ip);
+        c.route = want;
+        (want.gateway ? add_gw_route : add_subnet_route).push_back(c);
+      }
+    }
+    for (auto& o : host.routes) {
+      if (o.protocol != kOwnProto || o.table != ip.table) continue;
+      if (keep_v6_default && o.dst.family() == Family::V6 && is_default(o.dst)) continue;
+      bool wanted = std::any_of(routes.begin(), routes.end(),
+                                [&](const RouteSpec& w) { return route_satisfies(o, ip.ifindex, w); });
+      if (!wanted) {
+        Change c = make(Change::Op::DelRoute, &ip);
+        c.ifindex = o.oif;
+        c.route = route_spec_of(o);
+        del_route.push_back(c);
+      }
+    }
+
+    // Source rules.
+    for (auto& want : ip.rules) {
+      bool have = std::any_of(host.rules.begin(), host.rules.end(),
+                              [&](const ObservedRule& o) { return rule_satisfies(o, want); });
+      if (!have) {
+        Change c = make(Change::Op::AddRule, &ip);
+        c.rule = want;
+        add_rule.push_back(c);
+      }
+    }
+    for (auto& o : host.rules) {
+      if (o.protocol != kOwnProto || o.table != ip.table) continue;
+      bool wanted = std::any_of(ip.rules.begin(), ip.rules.end(),
+                                [&](const RuleSpec& w) { return rule_satisfies(o, w); });
+      if (!wanted) {
+        Change c = make(Change::Op::DelRule, &ip);
+        c.rule = rule_spec_of(o);
+        del_rule.push_back(c);
+      }
+    }
+
+    if (ip.ra_route_metric != 0) {
+      const std::string path = "net/ipv6/conf/" + ip.name + "/ra_defrtr_metric";
+      const std::string value = std::to_string(ip.ra_route_metric);
+      auto it = host.sysctls.find(path);
+      if (it == host.sysctls.end() || it->second != value) {
+        Change c = make(Change::Op::SetSysctl, &ip);
+        c.sysctl = path;
+        c.value = value;
+        sysctl.push_back(c);
+      }
+    }
+  }
+
+  sort_rules(del_rule);
+  sort_routes(del_route);
+  sort_addresses(del_addr);
+  std::vector<Change> out;
+  for (auto* part : {&link_up, &link_group, &add_addr, &add_subnet_route, &add_gw_route, &add_global_rule,
+                     &add_rule, &sysctl, &del_rule, &del_route, &del_addr})
+    append(out, *part);
+  return out;
+}
+
+std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t table, uint32_t link_group,
+                            const HostState& host) {
+  std::vector<Change> rules, routes, addresses, group;
+  auto make_change = [&](Change::Op op) {
+    Change c;
+    c.op = op;
+    c.ifindex = ifindex;
+    c.ifname = ifname;
+    return c;
+  };
+  for (auto& o : host.rules) {
+    if (o.protocol != kOwnProto || o.table != table) continue;
+    Change c = make_change(Change::Op::DelRule);
+    c.rule = rule_spec_of(o);
+    rules.push_back(c);
+  }
+  for (auto& o : host.routes) {
+    if (o.protocol != kOwnProto || o.table != table) continue;
+    Change c = make_change(Change::Op::DelRoute);
+    c.ifindex = o.oif;
+    c.route = route_spec_of(o);
+    routes.push_back(c);
+  }
+  if (ifindex > 0) {
+    for (auto& o : host.addresses) {
+      if (o.ifindex != ifindex || o.proto != kOwnProto) continue;
+      Change c = make_change(Change::Op::DelAddress);
+      c.address.prefix = o.prefix;
+      addresses.push_back(c);
+    }
+    const HostLink* link = find_link(host, ifindex);
+    if (link && link_group != 0 && link->group == link_group) {
+      Change c = make_change(Change::Op::SetLinkGroup);
+      c.group = 0;
+      group.push_back(c);
+    }
+  }
+  sort_rules(rules);
+  sort_routes(routes);
+  sort_addresses(addresses);
+  std::vector<Change> out;
+  for (auto* part : {&rules, &routes, &addresses, &group}) append(out, *part);
+  return out;
+}
+
+}  // namespace ec2nc

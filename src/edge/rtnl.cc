@@ -1,0 +1,213 @@
+// libmnl first: rtnl.h names `struct mnl_socket`, which must be the global one.
+#include <libmnl/libmnl.h>
+
+#include "edge/rtnl.h"
+
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <sstream>
+
+#include "core/netlink_codec.h"
+
+namespace ec2nc {
+
+namespace {
+
+// Big enough for any message the kernel sends in a dump (MNL_SOCKET_DUMP_SIZE is 32 KiB).
+constexpr size_t kRecvBuf = 64 * 1024;
+// A dump the kernel keeps interrupting (tables changing under it) is retried this often.
+constexpr int kDumpAttempts = 5;
+
+std::string errno_text(int e) { return std::strerror(e); }
+
+bool add_op(Change::Op op) {
+  return op == Change::Op::AddAddress || op == Change::Op::AddRoute || op == Change::Op::AddRule;
+}
+bool del_op(Change::Op op) {
+  return op == Change::Op::DelAddress || op == Change::Op::DelRoute || op == Change::Op::DelRule;
+}
+
+// Errors that mean the change already holds.
+bool benign(Change::Op op, int err) {
+  if (add_op(op)) return err == EEXIST;
+  if (del_op(op)) return err == ENOENT || err == ESRCH || err == EADDRNOTAVAIL;
+  return false;
+}
+
+bool write_sysctl(const std::string& path, const std::string& value, std::string* error) {
+  const std::string full = "/proc/sys/" + path;
+  std::ofstream f(full);
+  if (f) f << value << "\n";
+  if (f) f.close();
+  if (!f) {
+    *error = "cannot write " + full + ": " + errno_text(errno);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+Rtnl::Rtnl() = default;
+
+Rtnl::~Rtnl() {
+  if (sock_) mnl_socket_close(sock_);
+}
+
+bool Rtnl::open(std::string* error) {
+  if (sock_) return true;
+  sock_ = mnl_socket_open(NETLINK_ROUTE);
+  if (!sock_) {
+    *error = "netlink: cannot open socket: " + errno_text(errno);
+    return false;
+  }
+  int one = 1;
+  // Capped acks keep replies small; extended acks carry the kernel's reason.
+  mnl_socket_setsockopt(sock_, NETLINK_CAP_ACK, &one, sizeof(one));
+  mnl_socket_setsockopt(sock_, NETLINK_EXT_ACK, &one, sizeof(one));
+  if (mnl_socket_bind(sock_, 0, MNL_SOCKET_AUTOPID) < 0) {
+    *error = "netlink: cannot bind socket: " + errno_text(errno);
+    mnl_socket_close(sock_);
+    sock_ = nullptr;
+    return false;
+  }
+  portid_ = mnl_socket_get_portid(sock_);
+  seq_ = unsigned(time(nullptr));
+  return true;
+}
+
+// One dump: request, then replies until NLMSG_DONE; redone when interrupted.
+static bool run_dump(mnl_socket* sock, unsigned* seq, unsigned* messages, uint16_t type, uint8_t family,
+                     HostState* out, std::string* error) {
+  const char* what = type == RTM_GETLINK ? "links" : type == RTM_GETADDR ? "addresses"
+                     : type == RTM_GETROUTE ? "routes" : "rules";
+  std::vector<uint8_t> buf(kRecvBuf);
+  for (int attempt = 0; attempt < kDumpAttempts; ++attempt) {
+    HostState part;
+    const uint32_t s = ++*seq;
+    NlMessage req = encode_dump(type, family, s);
+    if (mnl_socket_sendto(sock, req.data(), req.size()) < 0) {
+      *error = std::string("netlink: dump of ") + what + ": " + errno_text(errno);
+      return false;
+    }
+    ++*messages;
+    DumpStatus st;
+    while (!st.done) {
+      ssize_t n = mnl_socket_recvfrom(sock, buf.data(), buf.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        *error = std::string("netlink: dump of ") + what + ": " + errno_text(errno);
+        return false;
+      }
+      std::string derr;
+      if (!decode_dump(buf.data(), size_t(n), s, &part, &st, &derr)) {
+        *error = std::string("netlink: dump of ") + what + ": " + derr;
+        return false;
+      }
+    }
+    if (st.error != 0 && st.error != EINTR) {
+      *error = std::string("netlink: dump of ") + what + ": " + errno_text(st.error) +
+               (st.message.empty() ? "" : " (" + st.message + ")");
+      return false;
+    }
+    if (st.interrupted || st.error == EINTR) continue;
+    for (auto& l : part.links) out->links.push_back(std::move(l));
+    for (auto& a : part.addresses) out->addresses.push_back(a);
+    for (auto& r : part.routes) out->routes.push_back(r);
+    for (auto& r : part.rules) out->rules.push_back(std::move(r));
+    return true;
+  }
+  *error = std::string("netlink: dump of ") + what + " kept being interrupted by concurrent changes";
+  return false;
+}
+
+bool Rtnl::dump_links(std::vector<HostLink>* out, std::string* error) {
+  if (!open(error)) return false;
+  HostState st;
+  if (!run_dump(sock_, &seq_, &messages_, RTM_GETLINK, AF_UNSPEC, &st, error)) return false;
+  *out = std::move(st.links);
+  return true;
+}
+
+bool Rtnl::dump_all(HostState* out, std::string* error) {
+  if (!open(error)) return false;
+  HostState st;
+  if (!run_dump(sock_, &seq_, &messages_, RTM_GETLINK, AF_UNSPEC, &st, error) ||
+      !run_dump(sock_, &seq_, &messages_, RTM_GETADDR, AF_UNSPEC, &st, error) ||
+      !run_dump(sock_, &seq_, &messages_, RTM_GETROUTE, AF_INET, &st, error) ||
+      !run_dump(sock_, &seq_, &messages_, RTM_GETROUTE, AF_INET6, &st, error) ||
+      !run_dump(sock_, &seq_, &messages_, RTM_GETRULE, AF_INET, &st, error) ||
+      !run_dump(sock_, &seq_, &messages_, RTM_GETRULE, AF_INET6, &st, error))
+    return false;
+  for (auto& l : st.links) {
+    const std::string path = "net/ipv6/conf/" + l.name + "/ra_defrtr_metric";
+    std::ifstream f("/proc/sys/" + path);
+    std::string value;
+    if (f && std::getline(f, value)) st.sysctls[path] = value;
+  }
+  *out = std::move(st);
+  return true;
+}
+
+bool Rtnl::execute(const std::vector<Change>& changes, std::string* error, unsigned* sent) {
+  unsigned count = 0;
+  auto done = [&](bool ok) {
+    if (sent) *sent = count;
+    return ok;
+  };
+  if (!open(error)) return done(false);
+  std::vector<uint8_t> buf(kRecvBuf);
+  for (auto& c : changes) {
+    if (c.op == Change::Op::SetSysctl) {
+      std::string werr;
+      if (!write_sysctl(c.sysctl, c.value, &werr)) {
+        *error = c.describe() + ": " + werr;
+        return done(false);
+      }
+      ++count;
+      continue;
+    }
+    NlMessage req;
+    const uint32_t s = ++seq_;
+    encode_change(c, s, &req);
+    if (mnl_socket_sendto(sock_, req.data(), req.size()) < 0) {
+      *error = c.describe() + ": netlink send: " + errno_text(errno);
+      return done(false);
+    }
+    ++messages_;
+    std::vector<Ack> acks;
+    const Ack* mine = nullptr;
+    while (!mine) {
+      ssize_t n = mnl_socket_recvfrom(sock_, buf.data(), buf.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        *error = c.describe() + ": netlink receive: " + errno_text(errno);
+        return done(false);
+      }
+      acks.clear();
+      std::string derr;
+      if (!decode_acks(buf.data(), size_t(n), &acks, &derr)) {
+        *error = c.describe() + ": " + derr;
+        return done(false);
+      }
+      for (auto& a : acks)
+        if (a.seq == s) mine = &a;
+      if (mine && mine->error != 0 && !benign(c.op, mine->error)) {
+        *error = c.describe() + ": " + errno_text(mine->error) +
+                 (mine->message.empty() ? "" : " (" + mine->message + ")");
+        return done(false);
+      }
+    }
+    ++count;
+  }
+  return done(true);
+}
+
+}  // namespace ec2nc

@@ -1,0 +1,112 @@
+# Real systemd-networkd for integration tests. Source after lib.sh.
+#
+# networkd runs inside the instance namespace $INST, in a private mount namespace
+# with its own /run, its own system D-Bus and a read-only /sys (so it does not wait
+# for udev), as on a booted instance (../../../shared/NETNS-TESTING.md). A holder
+# process keeps that mount namespace alive; `nd CMD...` runs CMD inside it, so
+# `nd networkctl reload` and `nd ec2-netcfg apply` see what networkd sees.
+#
+# The directories networkd reads are bind mounts of host directories under
+# $ND_DIR, so a test fills them from outside:
+#   $ND_DIR/run-network      -> /run/systemd/network
+#   $ND_DIR/networkd.conf.d  -> /run/systemd/networkd.conf.d
+#   $ND_DIR/etc-network      -> /etc/systemd/network (distribution files; empty by default)
+# networkd logs to $ND_DIR/networkd.log. Its pid, dbus's and the holder's go to
+# $TMP/*.pid, which lib.sh's cleanup kills.
+
+NETWORKD=/lib/systemd/systemd-networkd
+ND_DIR=""
+ND_HOLDER=""
+
+require_networkd() {
+  [ -x "$NETWORKD" ] || skip "needs systemd-networkd ($NETWORKD)"
+  command -v dbus-daemon >/dev/null || skip "needs dbus-daemon"
+  command -v busctl >/dev/null || skip "needs busctl"
+  command -v networkctl >/dev/null || skip "needs networkctl"
+  command -v nsenter >/dev/null || skip "needs nsenter"
+  command -v unshare >/dev/null || skip "needs unshare"
+  id systemd-network >/dev/null 2>&1 || skip "needs the systemd-network user"
+  ND_DIR=$TMP/nd
+  mkdir -p "$ND_DIR/run-network" "$ND_DIR/networkd.conf.d" "$ND_DIR/etc-network"
+}
+
+# nd CMD...: run CMD in networkd's namespaces (network and mount).
+nd() {
+  [ -n "$ND_HOLDER" ] || die "nd: networkd is not running"
+  nsenter -t "$ND_HOLDER" -m -n "$@"
+}
+
+# start_networkd: dbus + networkd in a private mount namespace of $INST, returns once
+# org.freedesktop.network1 is on the bus (dies after 20 s).
+start_networkd() {
+  [ -n "$ND_DIR" ] || require_networkd
+  [ -z "$ND_HOLDER" ] || die "start_networkd: already running"
+  rm -f "$TMP/networkd.pid" "$TMP/dbus.pid" "$TMP/nd-holder.pid"
+  # The holder: `ip netns exec` and `unshare` exec, so $! ends up being `sleep` in
+  # the new mount namespace; the pid file says so only once the mounts are done.
+  ip netns exec "$INST" unshare -m --propagation private sh -c '
+    set -e
+    nd=$1 tmp=$2 networkd=$3
+    mount -t tmpfs tmpfs /run
+    mkdir -p /run/dbus /run/systemd/network /run/systemd/networkd.conf.d \
+             /run/systemd/netif/links /run/systemd/netif/leases /run/systemd/netif/lldp
+    mount --bind "$nd/run-network" /run/systemd/network
+    mount --bind "$nd/networkd.conf.d" /run/systemd/networkd.conf.d
+    mount --bind "$nd/etc-network" /etc/systemd/network
+    chown -R systemd-network:systemd-network /run/systemd/netif
+    mount -o remount,ro /sys
+    dbus-daemon --system --fork --print-pid > "$tmp/dbus.pid"
+    SYSTEMD_LOG_TARGET=console SYSTEMD_LOG_LEVEL=${ND_LOG_LEVEL:-info} \
+      "$networkd" > "$nd/networkd.log" 2>&1 &
+    echo $! > "$tmp/networkd.pid"
+    echo $$ > "$tmp/nd-holder.pid"
+    exec sleep infinity' sh "$ND_DIR" "$TMP" "$NETWORKD" &
+  ND_HOLDER=$!
+  PIDS+=("$ND_HOLDER")
+  local end=$((SECONDS + 20))
+  until [ -s "$TMP/nd-holder.pid" ]; do
+    kill -0 "$ND_HOLDER" 2>/dev/null || die "networkd's namespace holder exited (mount failed?)"
+    [ $SECONDS -lt $end ] || die "networkd's namespace holder did not get ready"
+    sleep 0.05
+  done
+  until nd busctl --system list 2>/dev/null | grep -q '^org\.freedesktop\.network1 '; do
+    if ! kill -0 "$(cat "$TMP/networkd.pid")" 2>/dev/null; then
+      cat "$ND_DIR/networkd.log" >&2
+      die "systemd-networkd exited"
+    fi
+    [ $SECONDS -lt $end ] || { cat "$ND_DIR/networkd.log" >&2; die "org.freedesktop.network1 not on the bus after 20 s"; }
+    sleep 0.1
+  done
+}
+
+# stop_networkd: networkd, dbus and the holder, in that order (they outlive the holder).
+stop_networkd() {
+  local f pid
+  for f in networkd dbus nd-holder; do
+    [ -f "$TMP/$f.pid" ] || continue
+    pid=$(cat "$TMP/$f.pid")
+    kill "$pid" 2>/dev/null || true
+    local end=$((SECONDS + 5))
+    while kill -0 "$pid" 2>/dev/null && [ $SECONDS -lt $end ]; do sleep 0.05; done
+    rm -f "$TMP/$f.pid"
+  done
+  [ -z "$ND_HOLDER" ] || wait "$ND_HOLDER" 2>/dev/null || true
+  ND_HOLDER=""
+}
+
+# networkd_log_problems: prints the log lines that mean a file or a setting was not
+# taken as written (unknown keys, parse errors, links that failed); empty = none.
+networkd_log_problems() {
+  grep -Ei 'unknown (key|section)|failed to parse|ignoring|invalid|not supported|could not|failed' \
+    "$ND_DIR/networkd.log" || true
+}
+
+# networkd_setup_state IFNAME: networkctl's SETUP column (configured, configuring, failed...).
+networkd_setup_state() {
+  nd networkctl list --no-legend --no-pager 2>/dev/null | awk -v l="$1" '$2 == l { print $5 }'
+}
+
+# networkd_network_file IFNAME: the .network file networkd applied to IFNAME.
+networkd_network_file() {
+  nd networkctl status --no-pager "$1" 2>/dev/null | sed -n 's/^ *Network File: //p'
+}

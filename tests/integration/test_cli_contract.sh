@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# The command-line contract: exit statuses, errors that name what was wrong, show/
+# dump-metadata round trips, and the propagation wait (an ENI whose IMDS data is still
+# incomplete is waited for, then configured; one that never completes is left alone
+# with status 1 within the wait bound).
+source "$(dirname "$0")/lib.sh"
+setup_instance
+B=$EC2NC_BIN
+
+expect_status() {  # expect_status WANT DESC CMD...
+  local want=$1 desc=$2; shift 2
+  local rc=0
+  "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+  if [ "$rc" = "$want" ]; then pass "$desc: exit $rc"; else fail "$desc: exit $rc, expected $want; stderr: $(head -c 400 "$TMP/err")"; fi
+}
+stderr_has() { grep -q -- "$1" "$TMP/err" && pass "message names: $1" || fail "stderr lacks '$1': $(head -c 400 "$TMP/err")"; }
+
+# Usage errors: 2.
+expect_status 2 "no command" "$B"
+expect_status 2 "unknown command" "$B" frobnicate
+expect_status 2 "unknown option" "$B" --frob show
+expect_status 2 "bad backend" "$B" --backend ifupdown show
+expect_status 2 "remove without interface" "$B" remove
+expect_status 0 "--help" "$B" --help
+grep -q "table-base" "$TMP/out" && pass "--help lists config keys" || fail "--help lacks config keys"
+expect_status 0 "--version" "$B" --version
+
+CAP=$(scenario two-enis-two-subnets)
+printf '[main]\ntable-base = 12\n' > "$TMP/bad.conf"
+expect_status 2 "bad config value" "$B" --config "$TMP/bad.conf" --metadata-file "$CAP" show
+stderr_has "$TMP/bad.conf:2:"
+printf '[main]\nfrobs = 1\n' > "$TMP/bad2.conf"
+expect_status 2 "unknown config key" "$B" --config "$TMP/bad2.conf" --metadata-file "$CAP" show
+stderr_has 'unknown key "frobs"'
+expect_status 2 "missing --config file" "$B" --config "$TMP/nope.conf" --metadata-file "$CAP" show
+expect_status 2 "IMDS disabled" env AWS_EC2_METADATA_DISABLED=true "$B" show
+echo '{"format": "nope"}' > "$TMP/badcap.json"
+expect_status 2 "not a capture" "$B" --metadata-file "$TMP/badcap.json" show
+
+# show on a capture from another instance renders every ENI, marked not present.
+expect_status 0 "show foreign capture" "$B" --metadata-file "$CAP" show
+grep -q "not present on this host" "$TMP/out" && pass "absent ENIs shown as not present" || fail "show output: $(cat "$TMP/out")"
+grep -q "rule from 10.0.1.21/32 lookup 10001 priority 10001" "$TMP/out" && pass "show renders rules in full" || fail "show lacks rule"
+expect_status 0 "show --json" "$B" --metadata-file "$CAP" --json show
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["interfaces"])==2 and d["interfaces"][1]["table"]==10001' "$TMP/out" \
+  && pass "show --json parses" || fail "show --json"
+
+# dump-metadata through the emulator equals the capture it serves.
+start_imds "$CAP"
+expect_status 0 "dump-metadata" nc dump-metadata
+python3 - "$TMP/out" "$CAP" <<'PY' && pass "dump-metadata equals the served tree" || fail "dump-metadata differs"
+import json, sys
+got = json.load(open(sys.argv[1]))["paths"]; want = json.load(open(sys.argv[2]))["paths"]
+needed = {k: v for k, v in want.items() if k in got}
+assert got == needed, set(got) ^ set(needed)
+assert "meta-data/mac" in got and any(k.endswith("/local-ipv4s") for k in got)
+PY
+cp "$TMP/out" "$TMP/dump.json"
+expect_status 0 "show from a dump-metadata capture" "$B" --metadata-file "$TMP/dump.json" show
+
+# An ENI on this host whose data is still propagating: waited for, then configured.
+add_eni 5 ens5 02:86:10:7b:e4:f5 10.0.0.1/24
+add_eni 6 ens6 02:86:10:7b:e4:f6 10.0.1.1/24
+python3 - "$CAP" "$TMP/partial.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); p = d["paths"]
+base = "meta-data/network/interfaces/macs/02:86:10:7b:e4:f6/"
+p[base] = "\n".join(l for l in p[base].split("\n") if l not in ("local-ipv4s", "subnet-ipv4-cidr-block"))
+p[base + "device-number"] = "0"   # not propagated yet: reads 0 at first
+json.dump(d, open(sys.argv[2], "w"))
+PY
+set_imds "$TMP/partial.json"
+( sleep 3; set_imds "$CAP" ) &
+PIDS+=($!)
+start=$SECONDS
+expect_status 0 "apply waits for a propagating ENI" nc --backend netlink apply
+echo "  (took $((SECONDS - start)) s)"
+expect_route 10.0.1.21 1.1.1.1 ens6
+expect_route 10.0.0.35 10.0.1.99 ens5
+
+# An ENI that never completes: left as it was, the other configured, exit 1 in bound.
+python3 - "$CAP" "$TMP/broken.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); p = d["paths"]
+base = "meta-data/network/interfaces/macs/02:86:10:7b:e4:f6/"
+p[base + "local-ipv4s"] = "10.0.1.20\n10.0.1.21\n10.0.1.22"   # would add .22
+p[base] = "\n".join(l for l in p[base].split("\n") if l != "subnet-ipv4-cidr-block")
+base5 = "meta-data/network/interfaces/macs/02:86:10:7b:e4:f5/"
+p[base5 + "local-ipv4s"] = "10.0.0.34\n10.0.0.35\n10.0.0.36"   # the complete ENI gains .36
+json.dump(d, open(sys.argv[2], "w"))
+PY
+set_imds "$TMP/broken.json"
+printf '[main]\nwait-timeout = 4\n' > "$TMP/short.conf"
+ip -n "$INST" -j rule > "$TMP/rules.before"
+start=$SECONDS
+expect_status 1 "incomplete ENI: exit 1" nc --config "$TMP/short.conf" --backend netlink apply
+took=$((SECONDS - start))
+[ $took -le 10 ] && pass "ended within the bound (${took}s for wait-timeout 4)" || fail "took ${took}s for wait-timeout 4"
+stderr_has "ens6"
+stderr_has "subnet-ipv4-cidr-block"
+has_addr ens5 10.0.0.36 && pass "complete ENI still configured" || fail "ens5 lacks 10.0.0.36"
+has_addr ens6 10.0.1.22 && fail "incomplete ENI was changed" || pass "incomplete ENI left as it was"
+expect_route 10.0.1.21 1.1.1.1 ens6
+
+# Invalid value from IMDS: exit 1, names MAC, key and value, interface untouched.
+python3 - "$CAP" "$TMP/invalid.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); p = d["paths"]
+p["meta-data/network/interfaces/macs/02:86:10:7b:e4:f6/local-ipv4s"] = "10.0.1.20\n10.0.1.21\n10.0.1.300"
+json.dump(d, open(sys.argv[2], "w"))
+PY
+set_imds "$TMP/invalid.json"
+expect_status 1 "invalid value" nc --config "$TMP/short.conf" --backend netlink apply
+stderr_has "02:86:10:7b:e4:f6/local-ipv4s"
+stderr_has "10.0.1.300"
+expect_route 10.0.1.21 1.1.1.1 ens6
+
+# IMDS down for good: exit 1 within about the bound, nothing removed.
+kill "${PIDS[0]}" 2>/dev/null || true
+ip -n "$INST" -j rule > "$TMP/rules.before"
+start=$SECONDS
+expect_status 1 "IMDS down" nc --config "$TMP/short.conf" --backend netlink apply
+took=$((SECONDS - start))
+[ $took -le 10 ] && pass "IMDS down: ended in ${took}s (bound 4s)" || fail "IMDS down took ${took}s"
+ip -n "$INST" -j rule > "$TMP/rules.after"
+cmp -s "$TMP/rules.before" "$TMP/rules.after" && pass "no rule removed on IMDS failure" || fail "rules changed on IMDS failure"
+expect_route 10.0.1.21 1.1.1.1 ens6
+
+# apply IFACE for an interface that does not exist: usage error.
+expect_status 2 "apply unknown interface" nc --backend netlink apply ens99
+finish
