@@ -26,6 +26,7 @@
 #include "core/render_networkd.h"
 #include "edge/files.h"
 #include "edge/imds_client.h"
+#include "edge/networkd_ctl.h"
 #include "edge/rtnl.h"
 
 namespace ec2nc {
@@ -176,22 +177,16 @@ int open_rtnl(Context& ctx) {
 }
 
 /// Holds ROOT/run/ec2-netcfg/lock for the life of the object (serializes runs).
+/// Waiting for it counts against the run's one deadline.
 class RunLock {
  public:
-  bool acquire(const std::string& dir, std::string* error) {
-    if (::mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-      // Parents may be missing under --root.
-      std::string partial;
-      std::stringstream ss(dir);
-      std::string part;
-      while (std::getline(ss, part, '/')) {
-        if (part.empty()) {
-          partial += "/";
-          continue;
-        }
-        partial += part + "/";
-        ::mkdir(partial.c_str(), 0755);
-      }
+  bool acquire(const std::string& dir, Clock::time_point deadline, std::string* error) {
+    std::string partial;
+    std::stringstream ss(dir);
+    std::string part;
+    while (std::getline(ss, part, '/')) {  // parents may be missing under --root
+      partial += part + "/";
+      if (!part.empty()) ::mkdir(partial.c_str(), 0755);
     }
     std::string path = dir + "/lock";
     fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -199,9 +194,16 @@ class RunLock {
       *error = path + ": " + std::strerror(errno);
       return false;
     }
-    if (::flock(fd_, LOCK_EX) != 0) {
-      *error = path + ": flock: " + std::strerror(errno);
-      return false;
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK && errno != EINTR) {
+        *error = path + ": flock: " + std::strerror(errno);
+        return false;
+      }
+      if (Clock::now() >= deadline) {
+        *error = path + ": another ec2-netcfg run held the lock until the wait bound ran out";
+        return false;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     return true;
   }
@@ -394,6 +396,35 @@ std::vector<Change> kernel_changes(Context& ctx, const Plan& plan, const HostSta
   return changes;
 }
 
+/// networkd reads a new .network only on reload. The kernel is already right (netlink);
+/// the reload makes networkd manage a newly configured ENI with ec2-netcfg's file
+/// rather than a distribution file that matched it first. It happens only when a file
+/// was created (boot, hotplug), never for a changed one (refresh: a reload would drop
+/// and re-add that link's addresses), and only when networkd started with
+/// ManageForeignRoutingPolicyRules=no: otherwise the reload would delete every
+/// routing rule on the host that networkd did not create.
+void maybe_reload_networkd(Context& ctx, const std::vector<FileChange>& file_changes) {
+  bool created = std::any_of(file_changes.begin(), file_changes.end(), [](const FileChange& f) {
+    return f.kind == FileChange::Kind::Created && f.path.size() > 8 &&
+           f.path.compare(f.path.size() - 8, 8, ".network") == 0;
+  });
+  if (!created) return;
+  NetworkdStatus st = networkd_status();
+  if (!st.running) {
+    ctx.log.debug(st.detail + ": it reads the files at its start");
+    return;
+  }
+  if (!st.keeps_foreign_rules) {
+    ctx.log.warn("not reloading systemd-networkd: " + st.detail +
+                 "; a reload would delete routing rules it did not create. The kernel is configured; "
+                 "networkd uses the new files from its next start");
+    return;
+  }
+  std::string error;
+  if (networkd_reload(&error)) ctx.log.info("reloaded systemd-networkd (new .network files)");
+  else ctx.log.warn(error);
+}
+
 int cmd_apply_or_diff(Context& ctx, bool change_things) {
   std::vector<HostLink> links;
   int rc = read_links(ctx, &links);
@@ -403,7 +434,7 @@ int cmd_apply_or_diff(Context& ctx, bool change_things) {
 
   RunLock lock;
   std::string error;
-  if (change_things && !lock.acquire(ctx.path(kStateDir), &error)) {
+  if (change_things && !lock.acquire(ctx.path(kStateDir), ctx.deadline, &error)) {
     ctx.log.error(error);
     return kExitRetry;
   }
@@ -467,6 +498,7 @@ int cmd_apply_or_diff(Context& ctx, bool change_things) {
       status = kExitRetry;
     }
   }
+  if (ctx.backend == "networkd" && !ctx.offline()) maybe_reload_networkd(ctx, file_changes);
   if (!ctx.offline()) {
     update_state(&state, plan, ctx.opts.ifaces);
     if (!save_state(ctx.path(kStateDir), state, &error)) ctx.log.warn(error);
@@ -486,7 +518,7 @@ int cmd_remove(Context& ctx) {
   }
   RunLock lock;
   std::string error;
-  if (!lock.acquire(ctx.path(kStateDir), &error)) {
+  if (!lock.acquire(ctx.path(kStateDir), ctx.deadline, &error)) {
     ctx.log.error(error);
     return kExitRetry;
   }

@@ -106,6 +106,12 @@ std::string render_interface(const InterfacePlan& ip, const std::vector<RuleSpec
     out += "UseMTU=yes\n";
     // Above the primary's default metric (1024): the primary's default route stays the system default.
     if (!ip.primary) out += "RouteMetric=" + std::to_string(ip.table) + "\n";
+    // Only the primary ENI's lease may name the host.
+    if (!ip.primary) out += "UseHostname=no\n";
+  }
+  if (ip.dhcp6 && !ip.primary) {
+    out += "\n[DHCPv6]\n";
+    out += "UseHostname=no\n";
   }
   if (v6 && ip.ra_route_metric != 0) {
     out += "\n[IPv6AcceptRA]\n";

@@ -253,7 +253,8 @@ struct ImdsClient::Impl {
       return r;
     }
     // Clamp to >= 1: curl reads 0 as "no limit".
-    long connect_ms = static_cast<long>(std::max<long long>(1, std::min<long long>(opts.connect_timeout_ms, remaining)));
+    long connect_ms =
+        static_cast<long>(std::max<long long>(1, std::min<long long>(opts.connect_timeout_ms, remaining)));
     long total_ms = static_cast<long>(std::max<long long>(1, std::min<long long>(opts.request_timeout_ms, remaining)));
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
@@ -335,8 +336,8 @@ struct ImdsClient::Impl {
     Reply r;
     std::string err;
     auto ttl = std::to_string(opts.token_ttl_s);
-    if (!request(true, kTokenPath, "X-aws-ec2-metadata-token-ttl-seconds: " + ttl, "token PUT " + std::string(kTokenPath),
-                 &r, &err)) {
+    if (!request(true, kTokenPath, "X-aws-ec2-metadata-token-ttl-seconds: " + ttl,
+                 "token PUT " + std::string(kTokenPath), &r, &err)) {
       *error = path + ": " + err;
       if (r.rc == CURLE_OPERATION_TIMEDOUT) {
         *error += " (no answer to the token PUT: is the instance's metadata hop limit too low for this client?)";

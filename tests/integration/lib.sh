@@ -118,8 +118,15 @@ scenario() {
   echo "$out"
 }
 
-# nc ARGS...: run ec2-netcfg inside the instance namespace against the emulator.
-nc() { ip netns exec "$INST" "$EC2NC_BIN" --imds-endpoint "$IMDS_URL" "$@"; }
+# nc ARGS...: run ec2-netcfg inside the instance namespace against the emulator, with
+# a private /run ($TMP/run, kept between runs of one test) so no test writes the host's
+# /run or shares its state file and lock with another test.
+nc() {
+  mkdir -p "$TMP/run"
+  ip netns exec "$INST" unshare -m --propagation private \
+    sh -c 'mount --bind "$1" /run && shift && exec "$@"' sh "$TMP/run" \
+    "$EC2NC_BIN" --imds-endpoint "$IMDS_URL" "$@"
+}
 
 # route_dev SRC DEST [IIF]: the interface the kernel would send DEST from SRC out of.
 route_dev() {

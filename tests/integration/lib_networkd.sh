@@ -96,9 +96,11 @@ stop_networkd() {
 
 # networkd_log_problems: prints the log lines that mean a file or a setting was not
 # taken as written (unknown keys, parse errors, links that failed); empty = none.
+# "Could not set hostname" is the test's environment: no systemd-hostnamed on the
+# private bus to take the primary's DHCP hostname.
 networkd_log_problems() {
   grep -Ei 'unknown (key|section)|failed to parse|ignoring|invalid|not supported|could not|failed' \
-    "$ND_DIR/networkd.log" || true
+    "$ND_DIR/networkd.log" | grep -v '^Could not set hostname: ' || true
 }
 
 # networkd_setup_state IFNAME: networkctl's SETUP column (configured, configuring, failed...).

@@ -37,6 +37,10 @@ DISTRO=${2:-}
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_networkd.sh"
 
+# A version manager's python3 shim (pyenv) costs about a second a call; the checks
+# below (and lib.sh's route_dev) call python3 hundreds of times.
+if [ -x /usr/bin/python3 ]; then python3() { /usr/bin/python3 "$@"; }; fi
+
 setup_instance
 require_networkd
 command -v dnsmasq >/dev/null || skip "needs dnsmasq"

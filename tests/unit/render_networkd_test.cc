@@ -169,7 +169,8 @@ TEST_CASE("render_networkd: primary keeps the default route, secondaries get met
   CHECK(primary.find("MACAddress=02:86:10:7b:e4:f5\n") != std::string::npos);
   CHECK(primary.find("DHCP=yes\n") != std::string::npos);
   CHECK(primary.find("RouteMetric=") == std::string::npos);
-  CHECK(second.find("[DHCPv4]\nUseMTU=yes\nRouteMetric=10001\n") != std::string::npos);
+  CHECK(second.find("[DHCPv4]\nUseMTU=yes\nRouteMetric=10001\nUseHostname=no\n\n[DHCPv6]\nUseHostname=no\n") != std::string::npos);
+  CHECK(primary.find("UseHostname") == std::string::npos);
   CHECK(second.find("[IPv6AcceptRA]\nRouteMetric=10001\n") != std::string::npos);
   CHECK(second.find("Gateway=_ipv6ra\n") != std::string::npos);
   CHECK(second.find("From=10.0.1.64/28\nTable=10001\nPriority=10001\n") != std::string::npos);

@@ -1,0 +1,245 @@
+#!/bin/bash
+# The netlink backend against the real kernel, one bundled scenario per child run (own
+# namespaces, own cleanup): every address routes out of its ENI (internet, own subnet,
+# other subnets), the primary's default stays the system default, a bridge route in main
+# wins, delegated prefixes are forwarded out of their ENI, foreign state survives apply
+# and remove, a second apply changes nothing (no netlink event), IMDS changes between
+# applies are followed, remove leaves nothing of ec2-netcfg's (proto 236).
+set -uo pipefail
+
+SCENARIOS=(one-eni-three-ips two-enis-same-subnet two-enis-two-subnets four-enis-two-cards
+           dual-stack-prefixes ipv6-only-secondary largest)
+
+if [ -z "${EC2NC_SCENARIO:-}" ]; then
+  rc=0
+  for s in "${SCENARIOS[@]}"; do
+    echo "=== scenario $s"
+    EC2NC_SCENARIO=$s bash "$0"
+    r=$?
+    [ $r = 77 ] && exit 77
+    [ $r = 0 ] || { echo "scenario $s FAILED"; rc=1; }
+  done
+  exit $rc
+fi
+
+source "${EC2NC_SRC:?}/tests/integration/lib.sh"
+SCEN=$EC2NC_SCENARIO
+setup_instance
+ip netns exec "$INST" sysctl -qw net.ipv6.conf.all.forwarding=1
+
+# The ENIs of the capture, one line each:
+# IFNAME MAC ROUTER4/LEN ROUTER6/LEN IPV4S IPV6S SUBNET4 V4PREFIXES V6PREFIXES (lists: commas, "-" = none)
+CAPTURE=$(scenario "$SCEN")
+python3 - "$CAPTURE" > "$TMP/enis" <<'EOF'
+import ipaddress, json, sys
+p = json.load(open(sys.argv[1]))["paths"]
+base = "meta-data/network/interfaces/macs/"
+enis = []
+for mac in [m.rstrip("/") for m in p[base].split("\n")]:
+    g = lambda k: p.get(base + mac + "/" + k, "")
+    enis.append((int(g("network-card") or 0), int(g("device-number")), mac, g))
+enis.sort()
+lst = lambda s: ",".join(x for x in s.split("\n") if x) or "-"
+for i, (card, dev, mac, g) in enumerate(enis):
+    s4, s6 = g("subnet-ipv4-cidr-block"), g("subnet-ipv6-cidr-blocks").split("\n")[0]
+    r4 = "%s/%d" % (ipaddress.ip_network(s4)[1], ipaddress.ip_network(s4).prefixlen) if s4 else "-"
+    r6 = "%s/%d" % (ipaddress.ip_network(s6)[1], ipaddress.ip_network(s6).prefixlen) if s6 else "-"
+    print("ens%d" % (5 + i), mac, r4, r6, lst(g("local-ipv4s")), lst(g("ipv6s")), s4 or "-",
+          lst(g("ipv4-prefix")), lst(g("ipv6-prefix")))
+EOF
+PRIMARY_MAC=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["paths"]["meta-data/mac"])' "$CAPTURE")
+
+# ec2-netcfg in the instance namespace, with /run private to this test (state, lock).
+mkdir -p "$TMP/run"
+ncx() {
+  ip netns exec "$INST" unshare -m sh -c 'mount --bind "$0" /run && exec "$@"' "$TMP/run" \
+    "$EC2NC_BIN" --backend netlink --imds-endpoint "$IMDS_URL" "$@"
+}
+
+# Addresses with IFA_PROTO 236 (iproute2 6.1 does not show IFA_PROTO): "IFNAME ADDR/LEN".
+own_addresses() {
+  ip netns exec "$INST" python3 - <<'EOF'
+import socket, struct
+s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
+s.bind((0, 0))
+s.send(struct.pack("=IHHII", 16 + 8, 22, 0x301, 1, 0) + struct.pack("=BBBBI", 0, 0, 0, 0, 0))
+names = {i: n for i, n in socket.if_nameindex()}
+done = False
+while not done:
+    data = s.recv(1 << 16)
+    off = 0
+    while off + 16 <= len(data):
+        ln, typ = struct.unpack_from("=IH", data, off)
+        if typ == 3 or typ == 2:
+            done = True
+            break
+        fam, plen, _, _, idx = struct.unpack_from("=BBBBI", data, off + 16)
+        a, proto, local = off + 24, None, None
+        while a + 4 <= off + ln:
+            alen, atyp = struct.unpack_from("=HH", data, a)
+            if alen < 4:
+                break
+            val = data[a + 4:a + alen]
+            if atyp == 11:
+                proto = val[0]
+            elif atyp == 2 or (atyp == 1 and local is None):
+                local = socket.inet_ntop(fam, val)
+            a += (alen + 3) & ~3
+        if proto == 236:
+            print(names.get(idx, idx), "%s/%d" % (local, plen))
+        off += (ln + 3) & ~3
+EOF
+}
+
+v6_router_ll() { echo "fe80::${1#ens}:1"; }
+
+# --- the emulated VPC ---
+n=0
+while read -r ifname mac r4 r6 v4s v6s s4 p4 p6; do
+  add_eni "$n" "$ifname" "$mac" "$([ "$r4" = - ] || echo "$r4")" "$([ "$r6" = - ] || echo "$r6")"
+  if [ "$r6" != - ]; then
+    # The router's link-local address, and the default route the kernel would learn from
+    # its router advertisements (added by hand: deterministic, no RA timing).
+    ip -n "rtr$n-$ID" addr add "$(v6_router_ll "$ifname")/64" dev gw nodad
+    ip -n "$INST" -6 route add default via "$(v6_router_ll "$ifname")" dev "$ifname" proto ra metric $((1024 + n))
+  fi
+  n=$((n + 1))
+done < "$TMP/enis"
+read -r PIF _ PR4 _ PV4S _ PS4 _ < <(grep " $PRIMARY_MAC " "$TMP/enis")
+# DHCP's part on the primary: its first address and the system default route.
+if [ "$PR4" != - ]; then
+  ip -n "$INST" addr add "${PV4S%%,*}/${PS4#*/}" dev "$PIF"
+  ip -n "$INST" route add default via "${PR4%/*}" dev "$PIF"
+fi
+# A container bridge with its route in main, and foreign state that must survive.
+ip -n "$INST" link add br-test type veth peer name br-peer
+ip -n "$INST" addr add 172.17.0.1/16 dev br-test
+ip -n "$INST" link set br-test up
+ip -n "$INST" link set br-peer up
+LAST_IF=$(tail -1 "$TMP/enis" | cut -d' ' -f1)
+ip -n "$INST" rule add from 10.0.0.99 lookup 100 priority 512
+ip -n "$INST" rule add fwmark 0x80 lookup main priority 1024
+ip -n "$INST" rule add iif docker0 lookup 10001 priority 10001
+ip -n "$INST" route add 192.168.77.0/24 dev "$LAST_IF" table 10001 proto static
+ip -n "$INST" route add 10.99.0.0/16 dev "$PIF" proto boot
+ip -n "$INST" addr add 192.168.55.5/32 dev "$LAST_IF"
+foreign_state() {
+  {
+    ip -n "$INST" rule show | grep -v 'proto 236'
+    ip -n "$INST" route show table all | grep -v 'proto 236' | grep -v '^local\|^broadcast\|^multicast\|fe80::/64\|ff00::/8\|proto kernel'
+    ip -n "$INST" -o addr show | grep 192.168.55.5 | awk '{print $2, $4}'
+  } | sort
+}
+foreign_state > "$TMP/foreign.before"
+
+start_imds "$CAPTURE"
+
+# --- apply ---
+ncx -v apply > "$TMP/apply1.out" 2>&1 || { cat "$TMP/apply1.out"; die "apply failed"; }
+grep -h "done in" "$TMP/apply1.out" | sed 's/^/first apply: /'
+[ "$(foreign_state)" = "$(cat "$TMP/foreign.before")" ] && pass "foreign state survived apply" \
+  || { diff "$TMP/foreign.before" <(foreign_state); fail "foreign state changed by apply"; }
+
+# --- where packets leave ---
+check_routes() {
+  local ifname mac r4 r6 v4s v6s s4 p4 p6 a other
+  while read -r ifname mac r4 r6 v4s v6s s4 p4 p6; do
+    local addrs=() n6=()
+    [ "$v4s" = - ] || IFS=, read -ra addrs <<< "$v4s"
+    [ "$v6s" = - ] || IFS=, read -ra n6 <<< "$v6s"
+    [ "$SCEN" = largest ] && addrs=("${addrs[0]}" "${addrs[-1]}") && n6=("${n6[0]}" "${n6[-1]}")
+    for a in "${addrs[@]}"; do
+      [ -n "$a" ] || continue
+      expect_route "$a" 1.1.1.1 "$ifname"
+      expect_route "$a" "${r4%.*}.99" "$ifname"              # its own subnet
+      expect_route "$a" 10.0.250.7 "$ifname"                 # a VPC subnet without an ENI here
+      while read -r other _ o4 _; do                         # every other ENI's subnet
+        [ "$o4" = - ] || [ "$other" = "$ifname" ] || expect_route "$a" "${o4%.*}.99" "$ifname"
+      done < <([ "$SCEN" = largest ] && grep -v "^$ifname " "$TMP/enis" | head -2 || cat "$TMP/enis")
+      expect_route "$a" 172.17.0.5 br-test                   # the bridge route in main wins
+    done
+    for a in "${n6[@]}"; do
+      [ -n "$a" ] || continue
+      expect_route "$a" 2001:db8::1 "$ifname"
+      expect_route "$a" "${r6%::*}::99" "$ifname"
+    done
+    if [ "$p4" != - ]; then
+      for a in ${p4//,/ }; do
+        local host4
+        host4=$(python3 -c 'import ipaddress,sys; print(ipaddress.ip_network(sys.argv[1])[1])' "$a")
+        expect_route "$host4" 1.1.1.1 "$ifname" br-test        # forwarded from a container
+        expect_route "$host4" 10.0.250.7 "$ifname" br-test
+      done
+    fi
+    if [ "$p6" != - ]; then
+      for a in ${p6//,/ }; do
+        local host6
+        host6=$(python3 -c 'import ipaddress,sys; print(ipaddress.ip_network(sys.argv[1])[5])' "$a")
+        expect_route "$host6" 2001:db8::1 "$ifname" br-test
+      done
+    fi
+  done < "$TMP/enis"
+  if [ "$PR4" != - ]; then
+    local got
+    got=$(ip -n "$INST" -j route get 1.1.1.1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["dev"])')
+    [ "$got" = "$PIF" ] && pass "system default still via $PIF" || fail "system default via $got, not $PIF"
+  fi
+}
+check_routes
+
+# --- a second apply changes nothing: not one netlink event ---
+ip netns exec "$INST" ip monitor address route rule > "$TMP/monitor" 2>&1 &
+MON=$!
+PIDS+=("$MON")
+sleep 0.3
+ncx -v apply > "$TMP/apply2.out" 2>&1 || { cat "$TMP/apply2.out"; fail "second apply failed"; }
+sleep 0.3
+kill "$MON" 2>/dev/null || true
+wait "$MON" 2>/dev/null || true
+grep -h "done in" "$TMP/apply2.out" | sed 's/^/no-change apply: /'
+if [ -s "$TMP/monitor" ]; then fail "second apply caused netlink events:"; cat "$TMP/monitor"
+else pass "second apply: no netlink event"; fi
+ncx diff > "$TMP/diff.out" 2>&1 || fail "diff failed"
+[ -z "$(grep -v '^$' "$TMP/diff.out" | grep -iv 'no change' || true)" ] && pass "diff is empty after apply" \
+  || { cat "$TMP/diff.out"; fail "diff not empty after apply"; }
+
+# --- IMDS changes between applies: one IPv4 added to and one removed from the last ENI ---
+read -r LIF LMAC LR4 _ LV4S _ < <(tail -1 "$TMP/enis")
+if [ "$LV4S" != - ] && [ "${LV4S#*,}" != "$LV4S" ]; then
+  GONE=${LV4S##*,}
+  NEW="${LR4%.*}.$(( (${GONE##*.} + 100) % 200 + 20 ))"
+  python3 - "$TMP/imds.json" "$TMP/imds.edit" "$LMAC" "$GONE" "$NEW" <<'EOF'
+import json, sys
+src, dst, mac, gone, new = sys.argv[1:]
+d = json.load(open(src))
+k = "meta-data/network/interfaces/macs/%s/local-ipv4s" % mac
+ips = [x for x in d["paths"][k].split("\n") if x != gone] + [new]
+d["paths"][k] = "\n".join(ips)
+json.dump(d, open(dst, "w"))
+EOF
+  set_imds "$TMP/imds.edit"
+  ncx -v apply > "$TMP/apply3.out" 2>&1 || { cat "$TMP/apply3.out"; fail "apply after IMDS change failed"; }
+  has_addr "$LIF" "$NEW" && pass "$NEW added to $LIF" || fail "$NEW not on $LIF"
+  has_addr "$LIF" "$GONE" && fail "$GONE still on $LIF" || pass "$GONE removed from $LIF"
+  ip -n "$INST" rule show | grep -q "from $GONE " && fail "rule for $GONE remains" || pass "rule for $GONE removed"
+  expect_route "$NEW" 1.1.1.1 "$LIF"
+  expect_route "$NEW" 172.17.0.5 br-test
+  expect_route "${LV4S%%,*}" 1.1.1.1 "$LIF"
+fi
+
+# --- remove every ENI: nothing of ec2-netcfg's is left but its host-wide rules ---
+IFS=' ' read -ra ALL_IFS <<< "$(cut -d' ' -f1 "$TMP/enis" | tr '\n' ' ')"
+ncx -v remove "${ALL_IFS[@]}" > "$TMP/remove.out" 2>&1 || { cat "$TMP/remove.out"; fail "remove failed"; }
+left_rules=$(ip -n "$INST" rule show | grep 'proto 236' | grep -v '^9999:' || true)
+[ -z "$left_rules" ] && pass "no per-ENI rule of ours left" || fail "rules left: $left_rules"
+left_routes=$(ip -n "$INST" route show table all proto 236)
+[ -z "$left_routes" ] && pass "no route of ours left" || fail "routes left: $left_routes"
+left_addrs=$(own_addresses)
+[ -z "$left_addrs" ] && pass "no address of ours left" || fail "addresses left: $left_addrs"
+[ "$(foreign_state | grep -v '^9999:')" = "$(grep -v '^9999:' "$TMP/foreign.before")" ] \
+  && pass "foreign state survived remove" || { diff "$TMP/foreign.before" <(foreign_state); fail "foreign state changed by remove"; }
+for ifname in "${ALL_IFS[@]}"; do
+  ip -n "$INST" -d link show "$ifname" | grep -q "group 10000" && fail "$ifname still in group 10000"
+done
+pass "groups reset"
+finish
