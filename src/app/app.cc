@@ -113,6 +113,18 @@ int load_config(Context& ctx) {
   return kExitOk;
 }
 
+/// On EKS nodes the AWS VPC CNI owns the ENIs, their secondary addresses (handed to
+/// pods, routed to veths) and its own rules: ec2-netcfg must not fight it, so it leaves
+/// every ENI alone there.
+void apply_vpc_cni_policy(Context& ctx) {
+  bool cni = ctx.cfg.aws_vpc_cni == "yes" ||
+             (ctx.cfg.aws_vpc_cni == "auto" && file_exists(ctx.path("etc/cni/net.d/10-aws.conflist")));
+  if (!cni) return;
+  ctx.log.info("AWS VPC CNI present (aws-vpc-cni = " + ctx.cfg.aws_vpc_cni +
+               "): it owns the ENIs here; ec2-netcfg leaves every ENI alone");
+  ctx.cfg.ignore.push_back("*");
+}
+
 std::string detect_backend() {
   if (file_exists("/lib/systemd/systemd-networkd") || file_exists("/usr/lib/systemd/systemd-networkd"))
     return "networkd";
@@ -344,7 +356,9 @@ int sync_networkd(Context& ctx, const Plan& plan, bool dry_run, std::vector<File
     ctx.log.error(error);
     return kExitRetry;
   }
-  std::map<std::string, std::string> conf{{kNetworkdConfName, render_networkd_conf()}};
+  // The networkd.conf.d drop-in goes with managing at least one ENI.
+  std::map<std::string, std::string> conf;
+  if (!fp.files.empty() || !fp.keep.empty()) conf[kNetworkdConfName] = render_networkd_conf();
   auto conf_owned = [](const std::string& n) { return n == kNetworkdConfName; };
   if (!sync_files(ctx.path(kNetworkdConfDir), conf, conf_owned, 0644, dry_run, changes, &error)) {
     ctx.log.error(error);
@@ -633,6 +647,7 @@ int run(const Options& opts, std::ostream& out, std::ostream& err) {
   Context ctx(opts, log, out);
   int rc = load_config(ctx);
   if (rc) return rc;
+  if (opts.command == "apply" || opts.command == "diff") apply_vpc_cni_policy(ctx);
   ctx.deadline = Clock::now() + std::chrono::seconds(ctx.cfg.wait_timeout_s);
   if (opts.command != "dump-metadata" && (rc = choose_backend(ctx))) return rc;
   if (opts.command != "remove" && (rc = open_source(ctx))) return rc;

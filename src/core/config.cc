@@ -65,8 +65,8 @@ Setter bool_setter(bool Config::*field) {
 const std::vector<KeyRow>& rows() {
   static const std::vector<KeyRow> table = {
       {{"main", "backend", "(detected)",
-        "networkd, netplan or netlink; unset: netplan if /etc/netplan has YAML, else networkd "
-        "if systemd-networkd is installed, else netlink"},
+        "networkd or netlink (netplan: not in this release); unset: networkd if "
+        "systemd-networkd is installed, else netlink"},
        [](Config& c, const std::string& v) -> std::string {
          if (v != "networkd" && v != "netplan" && v != "netlink") return "expected networkd, netplan or netlink";
          c.backend = v;
@@ -90,15 +90,18 @@ const std::vector<KeyRow>& rows() {
          while (in >> w) c.ignore.push_back(w);
          return "";
        }},
+      {{"main", "aws-vpc-cni", "auto",
+        "auto: leave every ENI alone when the AWS VPC CNI's config (etc/cni/net.d/10-aws.conflist) "
+        "exists, as on EKS nodes, where the CNI owns the ENIs and gives their secondary IPs to pods; "
+        "yes: the same without looking; no: configure ENIs regardless"},
+       [](Config& c, const std::string& v) -> std::string {
+         if (v != "auto" && v != "yes" && v != "no") return "expected auto, yes or no";
+         c.aws_vpc_cni = v;
+         return "";
+       }},
       {{"main", "wait-timeout", "60",
         "seconds one run may spend on IMDS retries and waiting for an ENI's data to propagate"},
        unsigned_setter(&Config::wait_timeout_s, 1, 3600)},
-      {{"main", "netplan-dir", "run", "netplan backend: write YAML under run/netplan (run) or etc/netplan (etc)"},
-       [](Config& c, const std::string& v) -> std::string {
-         if (v != "run" && v != "etc") return "expected run or etc";
-         c.netplan_dir = v;
-         return "";
-       }},
       {{"imds", "connect-timeout-ms", "1000", "TCP connect bound of one IMDS request"},
        unsigned_setter(&Config::imds_connect_timeout_ms, 10, 60000)},
       {{"imds", "request-timeout-ms", "3000", "whole-request bound of one IMDS request"},

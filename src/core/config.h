@@ -19,8 +19,9 @@ struct Config {
   unsigned imds_request_timeout_ms = 3000;  ///< Whole-request bound per IMDS request.
   unsigned imds_attempts = 6;          ///< Tries per IMDS request (exponential backoff).
   unsigned wait_timeout_s = 60;        ///< One bound on a run's retries and propagation waits.
-  std::string netplan_dir = "run";     ///< "run" (rebuilt each boot) or "etc".
-  bool manage_link_group = true;       ///< Put ENIs in link_group (needed for correct routing).
+  /// "auto": leave every ENI alone when the AWS VPC CNI is installed (EKS), "yes": it
+  /// is (same), "no": configure ENIs regardless.
+  std::string aws_vpc_cni = "auto";
 };
 
 /// Parses INI text. `origin` names the file in messages. On error returns false and

@@ -49,7 +49,8 @@ class EniReader {
   void fail(EniMetadata::State s, const std::string& key, const std::string& what) {
     if (!ok()) return;  // keep the first problem
     eni_.state = s;
-    eni_.problem = base_ + key + ": " + what;
+    // A fetch error from the source already names the path it failed on.
+    eni_.problem = s == EniMetadata::State::FetchFailed ? what : base_ + key + ": " + what;
   }
   void invalid(const std::string& key, const std::string& value, const std::string& why) {
     fail(EniMetadata::State::Invalid, key, "invalid value \"" + printable(value) + "\" (" + why + ")");
@@ -405,8 +406,7 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
   MetadataRead out;
   FetchResult mac = src.get("meta-data/mac");
   if (mac.status != FetchResult::Status::Ok) {
-    out.fatal = "meta-data/mac: " +
-                (mac.status == FetchResult::Status::NotFound ? std::string("404 not found") : mac.error);
+    out.fatal = mac.status == FetchResult::Status::NotFound ? std::string("meta-data/mac: 404 not found") : mac.error;
     return out;
   }
   std::string mac_text = mac.body;
@@ -420,8 +420,7 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
 
   FetchResult list = src.get(kMacsPath);
   if (list.status != FetchResult::Status::Ok) {
-    out.fatal = std::string(kMacsPath) + ": " +
-                (list.status == FetchResult::Status::NotFound ? std::string("404 not found") : list.error);
+    out.fatal = list.status == FetchResult::Status::NotFound ? std::string(kMacsPath) + ": 404 not found" : list.error;
     return out;
   }
   if (!safe_text(list.body)) {

@@ -30,7 +30,8 @@ struct FetchResult {
 class MetadataSource {
  public:
   virtual ~MetadataSource() = default;
-  /// Fetches one path. Must never turn a failure into NotFound.
+  /// Fetches one path. Must never turn a failure into NotFound; an Error's text names
+  /// the path.
   virtual FetchResult get(const std::string& path) = 0;
   /// Number of requests sent to the service so far (0 for captures).
   virtual unsigned requests() const { return 0; }

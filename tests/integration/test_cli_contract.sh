@@ -37,6 +37,20 @@ expect_status 2 "IMDS disabled" env AWS_EC2_METADATA_DISABLED=true "$B" show
 echo '{"format": "nope"}' > "$TMP/badcap.json"
 expect_status 2 "not a capture" "$B" --metadata-file "$TMP/badcap.json" show
 
+# The shipped example config parses, with every documented key uncommented too.
+expect_status 0 "shipped example config" "$B" --config "$EC2NC_SRC/units/ec2-netcfg.conf" --metadata-file "$CAP" show
+sed -E 's/^#([a-z-]+ = )/\1/' "$EC2NC_SRC/units/ec2-netcfg.conf" | sed -E 's/^(backend|ignore) = .*//' > "$TMP/all-keys.conf"
+expect_status 0 "example config with every key set" "$B" --config "$TMP/all-keys.conf" --metadata-file "$CAP" show
+for key in $("$B" --help | sed -nE 's/^  \[[a-z]+\] ([a-z-]+) .*/\1/p'); do
+  grep -q "^#$key = " "$EC2NC_SRC/units/ec2-netcfg.conf" && grep -q "| $key |" "$EC2NC_SRC/README.md" \
+    || fail "config key $key missing from units/ec2-netcfg.conf or README.md"
+done
+
+# The AWS VPC CNI owns the ENIs on EKS nodes: with its config present, apply changes nothing.
+mkdir -p "$TMP/eks/etc/cni/net.d" && echo '{}' > "$TMP/eks/etc/cni/net.d/10-aws.conflist"
+expect_status 0 "EKS node: diff" ip netns exec "$INST" "$B" --root "$TMP/eks" --backend networkd --metadata-file "$CAP" diff
+[ ! -s "$TMP/out" ] && pass "EKS node: nothing to change" || fail "EKS node diff: $(cat "$TMP/out")"
+
 # show on a capture from another instance renders every ENI, marked not present.
 expect_status 0 "show foreign capture" "$B" --metadata-file "$CAP" show
 grep -q "not present on this host" "$TMP/out" && pass "absent ENIs shown as not present" || fail "show output: $(cat "$TMP/out")"

@@ -40,7 +40,7 @@ class FailingSource : public MetadataSource {
  public:
   FailingSource(std::map<std::string, std::string> p, std::string fail) : inner_(std::move(p)), fail_(std::move(fail)) {}
   FetchResult get(const std::string& path) override {
-    if (path == fail_) return FetchResult::failed("HTTP 503 after 6 attempts");
+    if (path == fail_) return FetchResult::failed(path + ": HTTP 503 after 6 attempts");
     return inner_.get(path);
   }
 
