@@ -2,7 +2,7 @@
 #
 # networkd runs inside the instance namespace $INST, in a private mount namespace
 # with its own /run, its own system D-Bus and a read-only /sys (so it does not wait
-# for udev), as on a booted instance (../../../shared/NETNS-TESTING.md). A holder
+# for udev), as on a booted instance (NETNS-TESTING.md in the shared notes). A holder
 # process keeps that mount namespace alive; `nd CMD...` runs CMD inside it, so
 # `nd networkctl reload` and `nd ec2-netcfg apply` see what networkd sees.
 #
@@ -69,7 +69,7 @@ start_networkd() {
     [ $SECONDS -lt $end ] || die "networkd's namespace holder did not get ready"
     sleep 0.05
   done
-  until nd busctl --system list 2>/dev/null | grep -q '^org\.freedesktop\.network1 '; do
+  until nd busctl --system list 2>/dev/null | grep '^org\.freedesktop\.network1 ' >/dev/null; do
     if ! kill -0 "$(cat "$TMP/networkd.pid")" 2>/dev/null; then
       cat "$ND_DIR/networkd.log" >&2
       die "systemd-networkd exited"

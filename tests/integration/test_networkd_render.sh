@@ -125,7 +125,7 @@ state_reached() {
     [ "$(networkd_setup_state "$ifname")" = configured ] || return 1
     for a in ${v4s//,/ } ${v6s//,/ }; do
       [ "$a" = - ] && continue
-      ip -n "$INST" -o addr show dev "$ifname" | grep -v tentative | grep -q " $a/" || return 1
+      ip -n "$INST" -o addr show dev "$ifname" | grep -v tentative | grep " $a/" >/dev/null || return 1
       grep -q "from $a lookup" <<< "$rules" || return 1
     done
     if [ "$r6" != - ]; then
@@ -133,7 +133,7 @@ state_reached() {
       local table
       table=$(awk '/^\[RoutingPolicyRule\]/{r=1} r && /^Table=[0-9]/{sub("Table=",""); print; exit}' \
         "$ND_DIR/run-network/05-ec2-netcfg-$ifname.network")
-      ip -n "$INST" -6 route show table "$table" default | grep -q via || return 1
+      ip -n "$INST" -6 route show table "$table" default | grep via >/dev/null || return 1
     fi
   done <<< "$ENIS"
   grep -q "lookup main suppress_prefixlength 0 suppress_ifgroup" <<< "$rules" || return 1
@@ -165,12 +165,12 @@ else echo "$problems" >&2; fail "networkd complained (above)"; fi
 got=$(ip -n "$INST" -j route get 1.1.1.1 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["dev"])')
 if [ "$got" = ens5 ]; then pass "system default (no source) leaves via the primary ens5"
 else fail "system default leaves via $got, not ens5"; fi
-main_default=$(ip -n "$INST" route show default | head -1)
+main_default=$(ip -n "$INST" route show default | sed -n 1p)
 case "$main_default" in
   *"dev ens5 "*) pass "lowest-metric default in main is the primary's: $main_default" ;;
   *) fail "lowest-metric default in main is not ens5's: $main_default" ;;
 esac
-if awk '$1 == "ens5" && $7 != "-"' <<< "$ENIS" | grep -q .; then
+if [ -n "$(awk '$1 == "ens5" && $7 != "-"' <<< "$ENIS")" ]; then
   got=$(ip -n "$INST" -j -6 route get 2606:4700:4700::1111 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["dev"])')
   if [ "$got" = ens5 ]; then pass "IPv6 system default leaves via the primary ens5"
   else fail "IPv6 system default leaves via $got, not ens5"; fi
