@@ -568,6 +568,23 @@ int cmd_remove(Context& ctx) {
     auto rm = removal(name, ifindex, rec->table, ctx.cfg.link_group, host);
     changes.insert(changes.end(), rm.begin(), rm.end());
   }
+  // The last recorded ENI going: the host-wide rules go too, so nothing of ours is left.
+  bool last = !ctx.offline() && std::all_of(state.interfaces.begin(), state.interfaces.end(), [&](const InterfaceRecord& r) {
+    return std::find(ctx.opts.ifaces.begin(), ctx.opts.ifaces.end(), r.name) != ctx.opts.ifaces.end();
+  });
+  if (last) {
+    for (auto& r : host.rules) {
+      if (r.protocol != kOwnProto || r.priority != ctx.cfg.table_base - 1 || r.table != 254) continue;
+      Change c;
+      c.op = Change::Op::DelRule;
+      c.rule.family = r.family;
+      c.rule.priority = r.priority;
+      c.rule.table = r.table;
+      c.rule.suppress_prefixlen = r.suppress_prefixlen;
+      c.rule.suppress_ifgroup = r.suppress_ifgroup;
+      changes.push_back(c);
+    }
+  }
   if (ctx.opts.dry_run) {
     print_changes(ctx.out, file_changes, changes, ctx.opts.json, ctx.opts.root);
     return status;

@@ -270,7 +270,8 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       const std::string path = "net/ipv6/conf/" + ip.name + "/ra_defrtr_metric";
       const std::string value = std::to_string(ip.ra_route_metric);
       auto it = host.sysctls.find(path);
-      if (it == host.sysctls.end() || it->second != value) {
+      // Absent: the kernel has no such setting (before 5.14) or the link no IPv6; skip.
+      if (it != host.sysctls.end() && it->second != value) {
         Change c = make(Change::Op::SetSysctl, &ip);
         c.sysctl = path;
         c.value = value;

@@ -8,6 +8,8 @@
 #include "core/netlink.h"
 #include "core/reconcile.h"
 
+struct mnl_socket;  // libmnl's, in the global namespace
+
 namespace ec2nc {
 
 class Rtnl {
@@ -25,7 +27,8 @@ class Rtnl {
   bool dump_all(HostState* out, std::string* error);
   /// Executes changes in order, each with NLM_F_ACK. EEXIST on add and ENOENT/ESRCH on
   /// delete count as success. Stops at the first failure: `error` names the change and
-  /// the kernel's (extended ack) message. `sent` counts messages sent.
+  /// the kernel's (extended ack) message. `sent` counts the changes completed, so
+  /// changes[0..sent) are the ones that took effect.
   bool execute(const std::vector<Change>& changes, std::string* error, unsigned* sent);
   /// Netlink messages sent so far (requests, dumps included).
   unsigned messages() const { return messages_; }

@@ -10,6 +10,9 @@ set -euo pipefail
 : "${EC2NC_BIN:?EC2NC_BIN must point at the ec2-netcfg binary (ctest sets it)}"
 : "${EC2NC_SRC:?EC2NC_SRC must point at the source tree (ctest sets it)}"
 
+# Debian's python3 first: a version manager's shim found earlier on PATH costs ~1 s a start.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin:$PATH
+
 ID=e2n$$
 INST=inst-$ID
 TMP=$(mktemp -d /tmp/ec2nc-test.XXXXXX)
@@ -128,16 +131,12 @@ nc() {
     "$EC2NC_BIN" --imds-endpoint "$IMDS_URL" "$@"
 }
 
-# route_dev SRC DEST [IIF]: the interface the kernel would send DEST from SRC out of.
+# route_dev SRC DEST [IIF]: the interface the kernel would send DEST from SRC out of
+# (its real routing decision, `ip route get`; no packet is sent).
 route_dev() {
-  local src=$1 dst=$2 iif=${3:-}
   local out
-  if [ -n "$iif" ]; then
-    out=$(ip -n "$INST" -j route get "$dst" from "$src" iif "$iif" 2>&1) || { echo "error:$out"; return; }
-  else
-    out=$(ip -n "$INST" -j route get "$dst" from "$src" 2>&1) || { echo "error:$out"; return; }
-  fi
-  python3 -c 'import json,sys; r=json.loads(sys.argv[1]); print(r[0].get("dev","?"))' "$out"
+  out=$(ip -n "$INST" route get "$2" from "$1" ${3:+iif "$3"} 2>&1) || { echo "error:$out"; return; }
+  sed -n 's/.* dev \([^ ]*\).*/\1/p' <<< "$out" | head -1
 }
 
 # expect_route SRC DEST DEV [IIF]
@@ -158,7 +157,21 @@ wait_for() {
   done
 }
 
-has_addr() { ip -n "$INST" -o addr show dev "$1" | grep -q " $2/"; }
+# has_addr IFNAME ADDR (output captured first: `cmd | grep -q` under pipefail fails
+# at random when grep exits before the writer).
+has_addr() { local a; a=$(ip -n "$INST" -o addr show dev "$1"); grep -q " $2/" <<< "$a"; }
+
+# own_addresses [--detail]: addresses carrying ec2-netcfg's IFA_PROTO 236 mark.
+own_addresses() { ip netns exec "$INST" python3 "$EC2NC_SRC/tests/tools/own_addresses.py" "$@"; }
+
+# expect_status WANT DESC CMD...: run CMD (stdout to $TMP/out, stderr to $TMP/err).
+expect_status() {
+  local want=$1 desc=$2; shift 2
+  local rc=0
+  "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+  if [ "$rc" = "$want" ]; then pass "$desc: exit $rc"
+  else fail "$desc: exit $rc, expected $want; stderr: $(head -c 600 "$TMP/err")"; fi
+}
 
 finish() {
   if [ "$FAILURES" -gt 0 ]; then echo "$FAILURES check(s) failed"; exit 1; fi

@@ -7,12 +7,6 @@ source "$(dirname "$0")/lib.sh"
 setup_instance
 B=$EC2NC_BIN
 
-expect_status() {  # expect_status WANT DESC CMD...
-  local want=$1 desc=$2; shift 2
-  local rc=0
-  "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-  if [ "$rc" = "$want" ]; then pass "$desc: exit $rc"; else fail "$desc: exit $rc, expected $want; stderr: $(head -c 400 "$TMP/err")"; fi
-}
 stderr_has() { grep -q -- "$1" "$TMP/err" && pass "message names: $1" || fail "stderr lacks '$1': $(head -c 400 "$TMP/err")"; }
 
 # Usage errors: 2.

@@ -11,6 +11,10 @@
 # - `remove` of an interface that was never configured changes nothing.
 source "$(dirname "$0")/lib.sh"
 setup_instance
+# (With pipefail, `cmd | grep -q` fails when grep exits before cmd is done writing:
+# checks grep a captured output instead.)
+# A python3 found first on PATH may be a version-manager shim costing ~1 s per start.
+PY=python3; [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 
 MAC5=02:86:10:7b:e4:f5 MAC6=02:86:10:7b:e4:f6 MAC7=02:86:10:7b:e4:f7
 MACS_DIR=meta-data/network/interfaces/macs
@@ -18,7 +22,7 @@ MACS_DIR=meta-data/network/interfaces/macs
 # IMDS contents: the instance before the attach (ens5+ens6), the hotplugged ENI not
 # listed / listed but still propagating / complete, and after the detaches.
 BEFORE=$(scenario two-enis-two-subnets)
-python3 - "$TMP" "$EC2NC_SRC/tests/tools" <<'PY'
+"$PY" - "$TMP" "$EC2NC_SRC/tests/tools" <<'PY'
 import json, sys
 tmp, tools = sys.argv[1], sys.argv[2]
 sys.path.insert(0, tools)
@@ -51,55 +55,12 @@ start_imds "$BEFORE"
 
 ncn() { nc --backend netlink "$@"; }
 
-expect_status() {  # expect_status WANT DESC CMD...
-  local want=$1 desc=$2; shift 2
-  local rc=0
-  "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
-  if [ "$rc" = "$want" ]; then pass "$desc: exit $rc"
-  else fail "$desc: exit $rc, expected $want; stderr: $(head -c 600 "$TMP/err")"; fi
-}
-
-# Addresses carrying IFA_PROTO 236 (iproute2 6.1 does not show it): "IFNAME ADDR/LEN".
-own_addresses() {
-  ip netns exec "$INST" python3 - <<'PY'
-import socket, struct
-s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
-s.bind((0, 0))
-s.send(struct.pack("=IHHII", 24, 22, 0x301, 1, 0) + struct.pack("=BBBBI", 0, 0, 0, 0, 0))
-names = {i: n for i, n in socket.if_nameindex()}
-out, done = [], False
-while not done:
-    data = s.recv(1 << 16)
-    off = 0
-    while off + 16 <= len(data):
-        ln, typ = struct.unpack_from("=IH", data, off)
-        if typ in (2, 3):
-            done = True
-            break
-        fam, plen, _, _, idx = struct.unpack_from("=BBBBI", data, off + 16)
-        a, proto, local = off + 24, None, None
-        while a + 4 <= off + ln:
-            alen, atyp = struct.unpack_from("=HH", data, a)
-            if alen < 4:
-                break
-            val = data[a + 4:a + alen]
-            if atyp == 11:
-                proto = val[0]
-            elif atyp == 2 or (atyp == 1 and local is None):
-                local = socket.inet_ntop(fam, val)
-            a += (alen + 3) & ~3
-        if proto == 236:
-            out.append("%s %s/%d" % (names.get(idx, idx), local, plen))
-        off += (ln + 3) & ~3
-print("\n".join(sorted(out)))
-PY
-}
 
 # What an ENI already configured must keep: its addresses, its rules and its table.
 eni_state() {  # eni_state IFNAME TABLE
   {
     ip -n "$INST" -o addr show dev "$1" | awk '{print $2, $3, $4}'
-    ip -n "$INST" -j rule | python3 -c '
+    ip -n "$INST" -j rule | "$PY" -c '
 import json, sys
 t = sys.argv[1]
 for r in json.load(sys.stdin):
@@ -122,8 +83,13 @@ whole_state() {
 }
 
 # A monitor of address/route/rule/link events in the instance, around a command.
+no_tentative() { [ -z "$(ip -n "$INST" -6 addr show tentative)" ]; }
 monitor_start() {
-  ip netns exec "$INST" ip monitor address route rule link > "$TMP/monitor.$1" 2>&1 &
+  # The kernel's own IPv6 link-local addresses (and their local routes) of links brought
+  # up shortly before appear when DAD ends: let that settle first, it is not ours.
+  wait_for "IPv6 DAD to settle" 10 no_tentative
+  MON_FILE=$TMP/monitor.$1
+  ip netns exec "$INST" ip monitor address route rule link > "$MON_FILE" 2>&1 &
   MON=$!
   PIDS+=("$MON")
   sleep 0.3
@@ -148,8 +114,7 @@ grep -q "\"table\": \"10000\"" "$TMP/ens5.before" && grep -q "\"table\": \"10001
 poll_configured() {
   local end=$((SECONDS + 40))
   while [ $SECONDS -lt $end ]; do
-    if ip -n "$INST" route get 1.1.1.1 from 10.0.2.20 2>/dev/null | grep -q ' dev ens7 ' &&
-       ip -n "$INST" route get 1.1.1.1 from 10.0.2.21 2>/dev/null | grep -q ' dev ens7 '; then
+    if [ "$(route_dev 10.0.2.20 1.1.1.1)" = ens7 ] && [ "$(route_dev 10.0.2.21 1.1.1.1)" = ens7 ]; then
       date +%s.%N > "$TMP/t.configured"
       return 0
     fi
@@ -170,11 +135,12 @@ ncn -v apply ens7 > "$TMP/hotplug.out" 2>&1 || rc=$?
 [ $rc = 0 ] && pass "apply ens7 during propagation: exit 0" || { cat "$TMP/hotplug.out"; fail "apply ens7: exit $rc"; }
 grep -q "not listed under macs/ yet" "$TMP/hotplug.out" && pass "waited while the MAC was not listed" \
   || fail "no wait for the unlisted MAC was logged"
-grep "waiting for IMDS" "$TMP/hotplug.out" | grep -vq "not listed" \
+waits=$(grep "02:86:10:7b:e4:f7: waiting for IMDS" "$TMP/hotplug.out" || true)
+grep -v "not listed" <<< "$waits" | grep -q . \
   && pass "waited while the ENI was listed but incomplete" || fail "no wait for the incomplete ENI was logged"
 wait_for "ens7 configured (poller)" 10 test -s "$TMP/t.configured"
 monitor_stop
-python3 -c 'import sys; a, b = (float(open(f).read()) for f in sys.argv[1:]); print("FIGURE hotplug-configured-after: %.2f s" % (b - a))' \
+"$PY" -c 'import sys; a, b = (float(open(f).read()) for f in sys.argv[1:]); print("FIGURE hotplug-configured-after: %.2f s" % (b - a))' \
   "$TMP/t.appeared" "$TMP/t.configured"
 grep -h "done in" "$TMP/hotplug.out" | sed 's/^/  hotplug apply: /' || true
 
@@ -194,17 +160,24 @@ grep -q '^default via 10.0.2.1 dev ens7' <<< "$t10002" && grep -q '^10.0.2.0/24 
   || fail "rules for 10002: $(ip -n "$INST" rule show proto 236 | grep 'lookup 10002')"
 [ "$(own_addresses | grep -c '^ens7 ')" = 2 ] && pass "ens7's addresses carry IFA_PROTO 236" \
   || fail "own addresses on ens7: $(own_addresses | grep '^ens7 ' | tr '\n' ' ')"
-ip -n "$INST" -d link show dev ens7 | grep -q 'group 10000' && pass "ens7 in link group 10000" || fail "ens7 not in group 10000"
+grep -q 'group 10000' <<< "$(ip -n "$INST" -d link show dev ens7)" && pass "ens7 in link group 10000" || fail "ens7 not in group 10000"
 
 # ens5 and ens6 untouched: same state, and not one event about them during the hotplug.
 diff "$TMP/ens5.before" <(eni_state ens5 10000) && pass "ens5 unchanged by the hotplug" || fail "ens5 changed by the hotplug"
 diff "$TMP/ens6.before" <(eni_state ens6 10001) && pass "ens6 unchanged by the hotplug" || fail "ens6 changed by the hotplug"
+grep -q 'ens7' "$TMP/monitor.hotplug" && pass "the monitor saw ens7 being configured" \
+  || fail "the monitor saw nothing of ens7 (is it working?)"
 others=$(grep -E 'ens5|ens6|lookup 1000[01]|table 1000[01]|9999:' "$TMP/monitor.hotplug" || true)
 [ -z "$others" ] && pass "no netlink event about ens5/ens6 during the hotplug" \
   || fail "events about other ENIs during the hotplug: $others"
 
 # --- refresh with nothing changed: not one netlink change ---
+# `apply ens7` left exactly what a full apply wants: the first refresh changes nothing either.
+monitor_start refresh1
 expect_status 0 "refresh after the hotplug" ncn apply
+monitor_stop
+if [ -s "$TMP/monitor.refresh1" ]; then fail "first refresh after the hotplug changed things: $(cat "$TMP/monitor.refresh1")"
+else pass "first refresh after the hotplug: no netlink event"; fi
 monitor_start refresh
 expect_status 0 "refresh with nothing changed" ncn apply
 monitor_stop
@@ -226,6 +199,9 @@ expect_route 10.0.1.21 1.1.1.1 ens6
 
 # --- remove of an interface that was never configured: exit 0, nothing changes ---
 add_eni 9 ens9 02:86:10:7b:e4:f9 10.0.9.1/24     # a host interface IMDS does not list
+wait_for "ens9's link-local address past DAD" 10 sh -c \
+  "ip -n $INST -6 addr show dev ens9 | grep -q 'scope link' && ! ip -n $INST -6 addr show dev ens9 | grep -q tentative"
+sleep 0.2
 whole_state > "$TMP/whole.before"
 monitor_start never
 expect_status 0 "remove of a never-configured interface" ncn remove ens9
@@ -246,7 +222,7 @@ left=$(ip -n "$INST" route show table 10001 proto 236)
 diff "$TMP/ens5.before" <(eni_state ens5 10000) && pass "ens5 unchanged" || fail "ens5 changed by the cleanup"
 expect_route 10.0.0.35 1.1.1.1 ens5
 expect_route 10.0.0.34 10.0.1.99 ens5
-ip -n "$INST" rule show | grep -q '^9999:.*proto 236' && pass "host-wide rule kept while ENIs are managed" \
+grep -q '^9999:.*proto 236' <<< "$(ip -n "$INST" rule show)" && pass "host-wide rule kept while ENIs are managed" \
   || fail "host-wide rule 9999 gone"
 monitor_start after
 expect_status 0 "refresh after the cleanup" ncn apply

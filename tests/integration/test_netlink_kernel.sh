@@ -11,13 +11,24 @@ SCENARIOS=(one-eni-three-ips two-enis-same-subnet two-enis-two-subnets four-enis
            dual-stack-prefixes ipv6-only-secondary largest)
 
 if [ -z "${EC2NC_SCENARIO:-}" ]; then
-  rc=0
+  # Scenarios are independent (namespaces named after each child's PID): run them side
+  # by side, then report each in order.
+  out=$(mktemp -d /tmp/ec2nc-nlk.XXXXXX)
+  trap 'rm -rf "$out"' EXIT
+  pids=()
   for s in "${SCENARIOS[@]}"; do
-    echo "=== scenario $s"
-    EC2NC_SCENARIO=$s bash "$0"
+    EC2NC_SCENARIO=$s bash "$0" > "$out/$s.log" 2>&1 &
+    pids+=($!)
+  done
+  rc=0 i=0
+  for s in "${SCENARIOS[@]}"; do
+    wait "${pids[$i]}"
     r=$?
-    [ $r = 77 ] && exit 77
-    [ $r = 0 ] || { echo "scenario $s FAILED"; rc=1; }
+    i=$((i + 1))
+    echo "=== scenario $s"
+    cat "$out/$s.log"
+    [ $r = 77 ] && rc=77 && continue
+    [ $r = 0 ] || { echo "scenario $s FAILED"; [ $rc = 77 ] || rc=1; }
   done
   exit $rc
 fi
@@ -28,7 +39,8 @@ setup_instance
 ip netns exec "$INST" sysctl -qw net.ipv6.conf.all.forwarding=1
 
 # The ENIs of the capture, one line each:
-# IFNAME MAC ROUTER4/LEN ROUTER6/LEN IPV4S IPV6S SUBNET4 V4PREFIXES V6PREFIXES (lists: commas, "-" = none)
+# IFNAME MAC ROUTER4/LEN ROUTER6/LEN IPV4S IPV6S SUBNET4 V4PREFIX-HOSTS V6PREFIX-HOSTS PRIMARY
+# (lists: commas, "-" = none; a host inside each delegated prefix; PRIMARY: 1 or 0)
 CAPTURE=$(scenario "$SCEN")
 python3 - "$CAPTURE" > "$TMP/enis" <<'EOF'
 import ipaddress, json, sys
@@ -40,14 +52,14 @@ for mac in [m.rstrip("/") for m in p[base].split("\n")]:
     enis.append((int(g("network-card") or 0), int(g("device-number")), mac, g))
 enis.sort()
 lst = lambda s: ",".join(x for x in s.split("\n") if x) or "-"
+hosts = lambda s, n: ",".join(str(ipaddress.ip_network(x)[n]) for x in s.split("\n") if x) or "-"
 for i, (card, dev, mac, g) in enumerate(enis):
     s4, s6 = g("subnet-ipv4-cidr-block"), g("subnet-ipv6-cidr-blocks").split("\n")[0]
     r4 = "%s/%d" % (ipaddress.ip_network(s4)[1], ipaddress.ip_network(s4).prefixlen) if s4 else "-"
     r6 = "%s/%d" % (ipaddress.ip_network(s6)[1], ipaddress.ip_network(s6).prefixlen) if s6 else "-"
     print("ens%d" % (5 + i), mac, r4, r6, lst(g("local-ipv4s")), lst(g("ipv6s")), s4 or "-",
-          lst(g("ipv4-prefix")), lst(g("ipv6-prefix")))
+          hosts(g("ipv4-prefix"), 1), hosts(g("ipv6-prefix"), 5), int(mac == p["meta-data/mac"]))
 EOF
-PRIMARY_MAC=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["paths"]["meta-data/mac"])' "$CAPTURE")
 
 # ec2-netcfg in the instance namespace, with /run private to this test (state, lock).
 mkdir -p "$TMP/run"
@@ -56,53 +68,11 @@ ncx() {
     "$EC2NC_BIN" --backend netlink --imds-endpoint "$IMDS_URL" "$@"
 }
 
-# Addresses with IFA_PROTO 236 (iproute2 6.1 does not show IFA_PROTO): "IFNAME ADDR/LEN".
-own_addresses() {
-  ip netns exec "$INST" python3 - <<'EOF'
-import socket, struct
-s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, 0)
-s.bind((0, 0))
-s.send(struct.pack("=IHHII", 16 + 8, 22, 0x301, 1, 0) + struct.pack("=BBBBI", 0, 0, 0, 0, 0))
-names = {i: n for i, n in socket.if_nameindex()}
-done = False
-while not done:
-    data = s.recv(1 << 16)
-    off = 0
-    while off + 16 <= len(data):
-        ln, typ = struct.unpack_from("=IH", data, off)
-        if typ == 3 or typ == 2:
-            done = True
-            break
-        fam, plen, _, _, idx = struct.unpack_from("=BBBBI", data, off + 16)
-        a, proto, local = off + 24, None, None
-        while a + 4 <= off + ln:
-            alen, atyp = struct.unpack_from("=HH", data, a)
-            if alen < 4:
-                break
-            val = data[a + 4:a + alen]
-            if atyp == 11:
-                proto = val[0]
-            elif atyp == 2 or (atyp == 1 and local is None):
-                local = socket.inet_ntop(fam, val)
-            a += (alen + 3) & ~3
-        if proto == 236:
-            print(names.get(idx, idx), "%s/%d" % (local, plen))
-        off += (ln + 3) & ~3
-EOF
-}
-
-# As lib.sh's, without starting a python per question (hundreds are asked here).
-route_dev() {
-  local out
-  out=$(ip -n "$INST" route get "$2" from "$1" ${3:+iif "$3"} 2>&1) || { echo "error:$out"; return; }
-  sed -n 's/.* dev \([^ ]*\).*/\1/p' <<< "$out" | head -1
-}
-
 v6_router_ll() { echo "fe80::${1#ens}:1"; }
 
 # --- the emulated VPC ---
 n=0
-while read -r ifname mac r4 r6 v4s v6s s4 p4 p6; do
+while read -r ifname mac r4 r6 _; do
   add_eni "$n" "$ifname" "$mac" "$([ "$r4" = - ] || echo "$r4")" "$([ "$r6" = - ] || echo "$r6")"
   if [ "$r6" != - ]; then
     # The router's link-local address, and the default route the kernel would learn from
@@ -112,7 +82,7 @@ while read -r ifname mac r4 r6 v4s v6s s4 p4 p6; do
   fi
   n=$((n + 1))
 done < "$TMP/enis"
-read -r PIF _ PR4 _ PV4S _ PS4 _ < <(grep " $PRIMARY_MAC " "$TMP/enis")
+read -r PIF _ PR4 _ PV4S _ PS4 _ < <(grep ' 1$' "$TMP/enis")
 # DHCP's part on the primary: its first address and the system default route.
 if [ "$PR4" != - ]; then
   ip -n "$INST" addr add "${PV4S%%,*}/${PS4#*/}" dev "$PIF"
@@ -150,7 +120,7 @@ grep -h "done in" "$TMP/apply1.out" | sed 's/^/first apply: /'
 # --- where packets leave ---
 check_routes() {
   local ifname mac r4 r6 v4s v6s s4 p4 p6 a other
-  while read -r ifname mac r4 r6 v4s v6s s4 p4 p6; do
+  while read -r ifname mac r4 r6 v4s v6s s4 p4 p6 _; do
     local addrs=() n6=()
     [ "$v4s" = - ] || IFS=, read -ra addrs <<< "$v4s"
     [ "$v6s" = - ] || IFS=, read -ra n6 <<< "$v6s"
@@ -172,18 +142,12 @@ check_routes() {
     done
     if [ "$p4" != - ]; then
       for a in ${p4//,/ }; do
-        local host4
-        host4=$(python3 -c 'import ipaddress,sys; print(ipaddress.ip_network(sys.argv[1])[1])' "$a")
-        expect_route "$host4" 1.1.1.1 "$ifname" br-test        # forwarded from a container
-        expect_route "$host4" 10.0.250.7 "$ifname" br-test
+        expect_route "$a" 1.1.1.1 "$ifname" br-test            # forwarded from a container
+        expect_route "$a" 10.0.250.7 "$ifname" br-test
       done
     fi
     if [ "$p6" != - ]; then
-      for a in ${p6//,/ }; do
-        local host6
-        host6=$(python3 -c 'import ipaddress,sys; print(ipaddress.ip_network(sys.argv[1])[5])' "$a")
-        expect_route "$host6" 2001:db8::1 "$ifname" br-test
-      done
+      for a in ${p6//,/ }; do expect_route "$a" 2001:db8::1 "$ifname" br-test; done
     fi
   done < "$TMP/enis"
   if [ "$PR4" != - ]; then

@@ -6,7 +6,7 @@
 # in main still wins, and a distribution's .network files matching the same
 # interfaces change nothing (ours sorts first). networkd must log no unknown key.
 #
-#   test_networkd_render.sh                 every case, each in a process of its own
+#   test_networkd_render.sh                     every case, in parallel processes
 #   test_networkd_render.sh SCENARIO [distro]   one case
 set -euo pipefail
 
@@ -21,13 +21,33 @@ CASES=(
 )
 
 if [ $# -eq 0 ]; then
-  rc=0 skipped=0
-  for c in "${CASES[@]}"; do
-    echo "=== networkd render: $c"
+  # Every case at once, each a process of its own (own namespaces, own networkd);
+  # their outputs are printed one after the other.
+  out=$(mktemp -d /tmp/ec2nc-nd-render.XXXXXX)
+  pids=()
+  stop_cases() {
+    local rc=$?
+    set +e
+    [ ${#pids[@]} -eq 0 ] || kill "${pids[@]}" 2>/dev/null
+    wait
+    rm -rf "$out"
+    exit "$rc"
+  }
+  trap stop_cases EXIT
+  trap 'exit 130' INT TERM
+  for i in "${!CASES[@]}"; do
     # shellcheck disable=SC2086
-    bash "$0" $c && r=0 || r=$?
-    if [ "$r" = 77 ]; then skipped=1; elif [ "$r" != 0 ]; then echo "=== FAILED: $c"; rc=1; fi
+    bash "$0" ${CASES[$i]} > "$out/$i" 2>&1 &
+    pids[$i]=$!
   done
+  rc=0 skipped=0
+  for i in "${!CASES[@]}"; do
+    wait "${pids[$i]}" && r=0 || r=$?
+    echo "=== networkd render: ${CASES[$i]}"
+    cat "$out/$i"
+    if [ "$r" = 77 ]; then skipped=1; elif [ "$r" != 0 ]; then echo "=== FAILED: ${CASES[$i]}"; rc=1; fi
+  done
+  pids=()
   [ "$rc" = 0 ] && [ "$skipped" = 1 ] && exit 77
   exit "$rc"
 fi

@@ -150,6 +150,7 @@ TEST_CASE("reconcile: an empty host gets everything, in order") {
   HostState h;
   h.links = {link(3, "ens6", false, 0)};
   h.routes = {ra_default()};
+  h.sysctls["net/ipv6/conf/ens6/ra_defrtr_metric"] = "1024";  // the kernel's default
   auto got = describe(reconcile(one_eni_plan(), h, {}));
   const std::vector<std::string> want = {
       "ens6: set link up",
@@ -335,6 +336,13 @@ TEST_CASE("reconcile: global rules are removed only when allowed") {
   // A foreign rule at that priority stays.
   h.rules = {orule(global_rule(Family::V4), kStatic)};
   CHECK(reconcile(plan, h, may).empty());
+}
+
+TEST_CASE("reconcile: no sysctl change where the kernel lacks ra_defrtr_metric (before 5.14)") {
+  HostState h;
+  h.links = {link(3, "ens6", true, 10000)};
+  h.routes = {ra_default()};
+  for (auto& c : reconcile(one_eni_plan(), h, {})) CHECK(c.op != Change::Op::SetSysctl);
 }
 
 TEST_CASE("reconcile: sysctl only when it differs") {
