@@ -396,12 +396,14 @@ std::vector<Change> kernel_changes(Context& ctx, const Plan& plan, const HostSta
         return ip.present() && ip.table == rec.table;
       });
       if (reused) continue;
-      auto rm = removal(rec.name, link_there ? rec.ifindex : 0, rec.table, ctx.cfg.link_group, host);
+      auto rm = removal(rec.name, link_there ? rec.ifindex : 0, rec.table, ctx.cfg.link_group, host,
+                        ctx.backend == "networkd");
       changes.insert(changes.end(), rm.begin(), rm.end());
     }
   }
   ReconcileScope scope;
   scope.only = ctx.opts.ifaces;
+  scope.networkd_files = ctx.backend == "networkd";
   bool manages_any = std::any_of(plan.interfaces.begin(), plan.interfaces.end(),
                                  [](const InterfacePlan& ip) { return ip.present() && !ip.ignored; });
   scope.may_remove_global_rules = complete_read && !manages_any && ctx.opts.ifaces.empty();
@@ -551,6 +553,7 @@ int cmd_remove(Context& ctx) {
   for (auto& name : ctx.opts.ifaces) {
     // The file goes whatever the state record says.
     std::string fname = "05-ec2-netcfg-" + name + ".network";
+    bool had_file = file_exists(ctx.path(kNetworkdDir) + "/" + fname);
     if (!sync_files(ctx.path(kNetworkdDir), {}, [&](const std::string& n) { return n == fname; }, 0644,
                     ctx.opts.dry_run, &file_changes, &error)) {
       ctx.log.error(error);
@@ -565,7 +568,7 @@ int cmd_remove(Context& ctx) {
       ctx.log.info(name + ": nothing recorded as configured by ec2-netcfg");
       continue;
     }
-    auto rm = removal(name, ifindex, rec->table, ctx.cfg.link_group, host);
+    auto rm = removal(name, ifindex, rec->table, ctx.cfg.link_group, host, had_file);
     changes.insert(changes.end(), rm.begin(), rm.end());
   }
   // The last recorded ENI going: the host-wide rules go too, so nothing of ours is left.
@@ -574,7 +577,9 @@ int cmd_remove(Context& ctx) {
   });
   if (last) {
     for (auto& r : host.rules) {
-      if (r.protocol != kOwnProto || r.priority != ctx.cfg.table_base - 1 || r.table != 254) continue;
+      bool ours = r.protocol == kOwnProto ||
+                  (r.protocol == kNetworkdProto && r.suppress_ifgroup == ctx.cfg.link_group);  // networkd's copy
+      if (!ours || r.priority != ctx.cfg.table_base - 1 || r.table != 254) continue;
       Change c;
       c.op = Change::Op::DelRule;
       c.rule.family = r.family;
@@ -582,6 +587,7 @@ int cmd_remove(Context& ctx) {
       c.rule.table = r.table;
       c.rule.suppress_prefixlen = r.suppress_prefixlen;
       c.rule.suppress_ifgroup = r.suppress_ifgroup;
+      c.protocol = r.protocol;
       changes.push_back(c);
     }
   }

@@ -134,14 +134,14 @@ NlMessage encode_address(bool add, int ifindex, const AddressSpec& a, uint32_t s
   return finish(buf, nlh);
 }
 
-NlMessage encode_route(bool add, int ifindex, const RouteSpec& r, uint32_t seq) {
+NlMessage encode_route(bool add, int ifindex, const RouteSpec& r, uint32_t seq, uint8_t protocol) {
   std::vector<uint8_t> buf;
   uint16_t flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE : 0);
   auto [nlh, rtm] = start<rtmsg>(buf, add ? RTM_NEWROUTE : RTM_DELROUTE, flags, seq);
   rtm->rtm_family = r.dst.addr.is_v4() ? AF_INET : AF_INET6;
   rtm->rtm_dst_len = r.dst.len;
   rtm->rtm_table = r.table < 256 ? uint8_t(r.table) : uint8_t(RT_TABLE_UNSPEC);
-  rtm->rtm_protocol = kOwnProto;
+  rtm->rtm_protocol = protocol;
   rtm->rtm_scope = add ? r.scope : uint8_t(RT_SCOPE_NOWHERE);
   rtm->rtm_type = RTN_UNICAST;
   rtm->rtm_flags = r.onlink ? RTNH_F_ONLINK : 0;
@@ -152,7 +152,7 @@ NlMessage encode_route(bool add, int ifindex, const RouteSpec& r, uint32_t seq) 
   return finish(buf, nlh);
 }
 
-NlMessage encode_rule(bool add, const RuleSpec& r, uint32_t seq) {
+NlMessage encode_rule(bool add, const RuleSpec& r, uint32_t seq, uint8_t protocol) {
   std::vector<uint8_t> buf;
   uint16_t flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0);
   auto [nlh, frh] = start<fib_rule_hdr>(buf, add ? RTM_NEWRULE : RTM_DELRULE, flags, seq);
@@ -163,7 +163,7 @@ NlMessage encode_rule(bool add, const RuleSpec& r, uint32_t seq) {
   mnl_attr_put_u32(nlh, FRA_PRIORITY, r.priority);
   if (r.from && r.from->len > 0) put_addr(nlh, FRA_SRC, r.from->network().addr);
   mnl_attr_put_u32(nlh, FRA_TABLE, r.table);
-  mnl_attr_put_u8(nlh, FRA_PROTOCOL, kOwnProto);
+  mnl_attr_put_u8(nlh, FRA_PROTOCOL, protocol);
   if (r.suppress_prefixlen) mnl_attr_put_u32(nlh, FRA_SUPPRESS_PREFIXLEN, *r.suppress_prefixlen);
   if (r.suppress_ifgroup) mnl_attr_put_u32(nlh, FRA_SUPPRESS_IFGROUP, *r.suppress_ifgroup);
   return finish(buf, nlh);
@@ -195,9 +195,9 @@ bool encode_change(const Change& c, uint32_t seq, NlMessage* out) {
     case Change::Op::AddAddress: *out = encode_address(true, c.ifindex, c.address, seq); return true;
     case Change::Op::DelAddress: *out = encode_address(false, c.ifindex, c.address, seq); return true;
     case Change::Op::AddRoute: *out = encode_route(true, c.ifindex, c.route, seq); return true;
-    case Change::Op::DelRoute: *out = encode_route(false, c.ifindex, c.route, seq); return true;
+    case Change::Op::DelRoute: *out = encode_route(false, c.ifindex, c.route, seq, c.protocol); return true;
     case Change::Op::AddRule: *out = encode_rule(true, c.rule, seq); return true;
-    case Change::Op::DelRule: *out = encode_rule(false, c.rule, seq); return true;
+    case Change::Op::DelRule: *out = encode_rule(false, c.rule, seq, c.protocol); return true;
     case Change::Op::SetSysctl: return false;
   }
   return false;

@@ -25,10 +25,10 @@ NlMessage encode_address(bool add, int ifindex, const AddressSpec& a, uint32_t s
 
 /// RTM_NEWROUTE (add) or RTM_DELROUTE, protocol kOwnProto, out of `ifindex`.
 /// `r.gateway` must be concrete. Deletes match any scope and metric.
-NlMessage encode_route(bool add, int ifindex, const RouteSpec& r, uint32_t seq);
+NlMessage encode_route(bool add, int ifindex, const RouteSpec& r, uint32_t seq, uint8_t protocol = kOwnProto);
 
 /// RTM_NEWRULE (add, NLM_F_EXCL) or RTM_DELRULE: action to-table, protocol kOwnProto.
-NlMessage encode_rule(bool add, const RuleSpec& r, uint32_t seq);
+NlMessage encode_rule(bool add, const RuleSpec& r, uint32_t seq, uint8_t protocol = kOwnProto);
 
 /// RTM_NEWLINK setting IFF_UP on `ifindex`.
 NlMessage encode_link_up(int ifindex, uint32_t seq);

@@ -147,6 +147,19 @@ std::string Change::describe() const {
   return s;
 }
 
+bool owns_rule(const ObservedRule& o, uint32_t table, bool networkd_files) {
+  if (o.table != table) return false;
+  if (o.protocol == kOwnProto) return true;
+  return networkd_files && o.protocol == kNetworkdProto && o.priority == table && o.action == 1 && !o.has_other_selectors &&
+         o.iifname.empty() && o.oifname.empty() && o.fwmark == 0 && !o.invert;
+}
+
+bool owns_route(const ObservedRoute& o, uint32_t table, int ifindex, bool networkd_files) {
+  if (o.table != table) return false;
+  if (o.protocol == kOwnProto) return true;
+  return networkd_files && o.protocol == kNetworkdProto && (ifindex == 0 || o.oif == ifindex);
+}
+
 std::vector<Change> reconcile(const Plan& plan, const HostState& host, const ReconcileScope& scope) {
   std::vector<Change> link_up, link_group, add_addr, add_subnet_route, add_gw_route, add_global_rule, add_rule,
       sysctl, del_rule, del_route, del_addr;
@@ -233,7 +246,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       }
     }
     for (auto& o : host.routes) {
-      if (o.protocol != kOwnProto || o.table != ip.table) continue;
+      if (!owns_route(o, ip.table, ip.ifindex, scope.networkd_files)) continue;
       if (keep_v6_default && o.dst.family() == Family::V6 && is_default(o.dst)) continue;
       bool wanted = std::any_of(routes.begin(), routes.end(),
                                 [&](const RouteSpec& w) { return route_satisfies(o, ip.ifindex, w); });
@@ -241,6 +254,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
         Change c = make(Change::Op::DelRoute, &ip);
         c.ifindex = o.oif;
         c.route = route_spec_of(o);
+        c.protocol = o.protocol;
         del_route.push_back(c);
       }
     }
@@ -256,12 +270,13 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       }
     }
     for (auto& o : host.rules) {
-      if (o.protocol != kOwnProto || o.table != ip.table) continue;
+      if (!owns_rule(o, ip.table, scope.networkd_files)) continue;
       bool wanted = std::any_of(ip.rules.begin(), ip.rules.end(),
                                 [&](const RuleSpec& w) { return rule_satisfies(o, w); });
       if (!wanted) {
         Change c = make(Change::Op::DelRule, &ip);
         c.rule = rule_spec_of(o);
+        c.protocol = o.protocol;
         del_rule.push_back(c);
       }
     }
@@ -284,14 +299,17 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
   sort_routes(del_route);
   sort_addresses(del_addr);
   std::vector<Change> out;
-  for (auto* part : {&link_up, &link_group, &add_addr, &add_subnet_route, &add_gw_route, &add_global_rule,
-                     &add_rule, &sysctl, &del_rule, &del_route, &del_addr})
+  // A socket can use an address the moment it exists, so the table and the rule that
+  // steer its traffic come first and the address last; a rule for an address not yet
+  // present matches nothing. Going away, the address leaves first, its rule after it.
+  for (auto* part : {&link_up, &link_group, &add_subnet_route, &add_gw_route, &add_global_rule, &add_rule,
+                     &add_addr, &sysctl, &del_addr, &del_rule, &del_route})
     append(out, *part);
   return out;
 }
 
 std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t table, uint32_t link_group,
-                            const HostState& host) {
+                            const HostState& host, bool networkd_files) {
   std::vector<Change> rules, routes, addresses, group;
   auto make_change = [&](Change::Op op) {
     Change c;
@@ -301,16 +319,18 @@ std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t tab
     return c;
   };
   for (auto& o : host.rules) {
-    if (o.protocol != kOwnProto || o.table != table) continue;
+    if (!owns_rule(o, table, networkd_files)) continue;
     Change c = make_change(Change::Op::DelRule);
     c.rule = rule_spec_of(o);
+    c.protocol = o.protocol;
     rules.push_back(c);
   }
   for (auto& o : host.routes) {
-    if (o.protocol != kOwnProto || o.table != table) continue;
+    if (!owns_route(o, table, ifindex, networkd_files)) continue;
     Change c = make_change(Change::Op::DelRoute);
     c.ifindex = o.oif;
     c.route = route_spec_of(o);
+    c.protocol = o.protocol;
     routes.push_back(c);
   }
   if (ifindex > 0) {
@@ -331,7 +351,7 @@ std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t tab
   sort_routes(routes);
   sort_addresses(addresses);
   std::vector<Change> out;
-  for (auto* part : {&rules, &routes, &addresses, &group}) append(out, *part);
+  for (auto* part : {&addresses, &rules, &routes, &group}) append(out, *part);
   return out;
 }
 

@@ -35,10 +35,24 @@ struct Change {
   RuleSpec rule;
   uint32_t group = 0;
   std::string sysctl, value;
+  /// Protocol of the route or rule: kOwnProto on adds; on deletes, the deleted object's.
+  uint8_t protocol = kOwnProto;
 
   /// One line a person can read: "ens6: add address 10.0.0.227/32".
   std::string describe() const;
 };
+
+/// RTPROT_STATIC: what systemd-networkd marks the routes and rules of its .network files with.
+constexpr uint8_t kNetworkdProto = 4;
+
+/// Whether ec2-netcfg may delete an observed rule of the ENI whose table is `table`: it
+/// carries ec2-netcfg's mark, or, where ec2-netcfg writes .network files for networkd
+/// (`networkd_files`), it is networkd's copy of a rule from such a file (protocol static,
+/// the ENI's own table at the ENI's own priority, no other selector).
+bool owns_rule(const ObservedRule& o, uint32_t table, bool networkd_files);
+/// The same for a route: ec2-netcfg's mark, or (`networkd_files`) networkd's static copy
+/// in the ENI's table through the ENI (`ifindex`; 0 = the link is gone).
+bool owns_route(const ObservedRoute& o, uint32_t table, int ifindex, bool networkd_files);
 
 /// Which part of the host a run may change.
 struct ReconcileScope {
@@ -47,19 +61,23 @@ struct ReconcileScope {
   /// Whether ec2-netcfg's global rules not in the plan may be deleted (only when the
   /// plan was computed from a complete metadata read and manages no ENI at all).
   bool may_remove_global_rules = false;
+  /// ec2-netcfg writes .network files (networkd backend): networkd's static copies of
+  /// their rules and routes are ec2-netcfg's to delete too (owns_rule, owns_route).
+  bool networkd_files = false;
 };
 
 /// Changes that bring the actionable interfaces of `plan` (within `scope`) to their
-/// desired state: adds first (link, addresses, routes, rules), then deletions of
-/// ec2-netcfg's own objects that are no longer desired (rules, routes, addresses).
+/// desired state: adds first (link, routes, rules, then addresses, so no packet from a
+/// new address leaves before its rule exists), then deletions of ec2-netcfg's own
+/// objects that are no longer desired (addresses, then rules, then routes).
 /// An IPv6 default route whose RA router is not known yet is left out (and an
 /// existing one of ours in that table is kept).
 std::vector<Change> reconcile(const Plan& plan, const HostState& host, const ReconcileScope& scope);
 
-/// Changes that take away everything of ec2-netcfg's for one interface: its rules
-/// (by table), its table's routes, its addresses (only when the link still exists).
+/// Changes that take away everything of ec2-netcfg's for one interface: its addresses
+/// (only when the link still exists), its rules (by table), its table's routes.
 /// `ifindex` is 0 when the interface is already gone.
 std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t table, uint32_t link_group,
-                            const HostState& host);
+                            const HostState& host, bool networkd_files = false);
 
 }  // namespace ec2nc

@@ -8,7 +8,9 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <vector>
@@ -29,41 +31,57 @@ std::string link_of(const std::string& path) {
   return buf;
 }
 
-/// Start time of a process in seconds since the epoch, or -1.
+/// Start time of a process in seconds since the epoch, or -1. /proc/PID/stat gives it in
+/// clock ticks since boot (CLOCK_BOOTTIME); the boot instant comes from the two clocks
+/// (/proc/stat's btime is whole seconds: too coarse beside a file written just before).
 double process_start_epoch(const std::string& pid) {
-  std::string stat, error, all;
+  std::string stat, error;
   if (!read_file("/proc/" + pid + "/stat", &stat, &error)) return -1;
   auto close = stat.rfind(')');
-  if (close == std::string::npos) return -1;
+  if (close == std::string::npos || close + 2 > stat.size()) return -1;
   std::istringstream in(stat.substr(close + 2));
   std::string field;
-  // Fields after "(comm)": state is field 3; starttime is field 22.
-  for (int i = 3; i <= 22 && in >> field; ++i) {
-    if (i == 22) {
-      if (!read_file("/proc/stat", &all, &error)) return -1;
-      auto pos = all.find("\nbtime ");
-      if (pos == std::string::npos) return -1;
-      double btime = std::atof(all.c_str() + pos + 7);
-      return btime + std::atof(field.c_str()) / double(sysconf(_SC_CLK_TCK));
-    }
+  for (int i = 3; i <= 22 && in >> field; ++i) {  // state is field 3, starttime field 22
+    if (i != 22) continue;
+    timespec real{}, boot{};
+    clock_gettime(CLOCK_REALTIME, &real);
+    clock_gettime(CLOCK_BOOTTIME, &boot);
+    double boot_epoch = (double(real.tv_sec) + real.tv_nsec / 1e9) - (double(boot.tv_sec) + boot.tv_nsec / 1e9);
+    return boot_epoch + std::atof(field.c_str()) / double(sysconf(_SC_CLK_TCK));
   }
   return -1;
 }
 
-/// Files networkd reads for its [Network] settings, in its own order.
-std::vector<std::string> networkd_conf_files() {
-  std::vector<std::string> out = {"/etc/systemd/networkd.conf"};
-  for (const char* dir : {"/usr/lib/systemd/networkd.conf.d", "/lib/systemd/networkd.conf.d",
-                          "/usr/local/lib/systemd/networkd.conf.d", "/run/systemd/networkd.conf.d",
-                          "/etc/systemd/networkd.conf.d"}) {
+double mtime_of(const std::string& path) {
+  struct stat sb;
+  if (::stat(path.c_str(), &sb) != 0) return -1;
+  return double(sb.st_mtim.tv_sec) + double(sb.st_mtim.tv_nsec) / 1e9;
+}
+
+/// The configuration files networkd read when it started at `started`, in the order it
+/// applied them: networkd.conf, then the networkd.conf.d drop-ins by name, where a name
+/// in /etc hides the same name in /run, which hides /usr/local/lib and /usr/lib. Files
+/// written after its start were not read, and hide nothing it did read.
+std::vector<std::string> networkd_conf_files_read(double started) {
+  std::vector<std::string> out;
+  if (mtime_of("/etc/systemd/networkd.conf") >= 0 && mtime_of("/etc/systemd/networkd.conf") < started)
+    out.push_back("/etc/systemd/networkd.conf");
+  std::map<std::string, std::string> by_name;
+  for (const char* dir : {"/etc/systemd/networkd.conf.d", "/run/systemd/networkd.conf.d",
+                          "/usr/local/lib/systemd/networkd.conf.d", "/usr/lib/systemd/networkd.conf.d",
+                          "/lib/systemd/networkd.conf.d"}) {
     DIR* d = ::opendir(dir);
     if (!d) continue;
     while (dirent* e = ::readdir(d)) {
       std::string n = e->d_name;
-      if (n.size() > 5 && n.compare(n.size() - 5, 5, ".conf") == 0) out.push_back(std::string(dir) + "/" + n);
+      if (n.size() <= 5 || n.compare(n.size() - 5, 5, ".conf") != 0 || by_name.count(n)) continue;
+      std::string path = std::string(dir) + "/" + n;
+      double m = mtime_of(path);
+      if (m >= 0 && m < started) by_name[n] = path;
     }
     ::closedir(d);
   }
+  for (auto& [name, path] : by_name) out.push_back(path);
   return out;
 }
 
@@ -91,31 +109,28 @@ NetworkdStatus networkd_status() {
   }
   st.running = true;
   double started = process_start_epoch(pid);
-  // The last file that sets the key wins; the key must say "no" and predate the start.
+  if (started <= 0) {
+    st.detail = "systemd-networkd pid " + pid + ": start time unknown";
+    return st;
+  }
+  // The last [Network] ManageForeignRoutingPolicyRules= among the files it read wins.
   static const std::regex key(R"(^\s*ManageForeignRoutingPolicyRules\s*=\s*(\S+)\s*$)");
+  static const std::regex section(R"(^\s*\[([^\]]*)\]\s*$)");
   std::string setting, setting_file;
-  double setting_mtime = 0;
-  for (auto& f : networkd_conf_files()) {
+  for (auto& f : networkd_conf_files_read(started)) {
     std::ifstream in(f);
-    std::string line;
+    std::string line, current;
     while (std::getline(in, line)) {
       std::smatch m;
-      if (std::regex_match(line, m, key)) {
-        struct stat sb;
-        if (::stat(f.c_str(), &sb) != 0) continue;
-        setting = m[1];
-        setting_file = f;
-        setting_mtime = double(sb.st_mtim.tv_sec) + sb.st_mtim.tv_nsec / 1e9;
-      }
+      if (std::regex_match(line, m, section)) current = m[1];
+      else if (current == "Network" && std::regex_match(line, m, key)) setting = m[1], setting_file = f;
     }
   }
-  bool off = setting == "no" || setting == "false" || setting == "0" || setting == "off";
-  st.keeps_foreign_rules = off && started > 0 && setting_mtime < started;
+  st.keeps_foreign_rules = setting == "no" || setting == "false" || setting == "0" || setting == "off";
   st.detail = "systemd-networkd pid " + pid +
-              (setting_file.empty() ? ": no ManageForeignRoutingPolicyRules setting"
-                                    : ": ManageForeignRoutingPolicyRules=" + setting + " in " + setting_file +
-                                          (setting_mtime < started ? " (read at its start)"
-                                                                   : " (written after its start: not in effect)"));
+              (setting_file.empty() ? ": started without ManageForeignRoutingPolicyRules=no"
+                                    : ": started with ManageForeignRoutingPolicyRules=" + setting + " (" +
+                                          setting_file + ")");
   return st;
 }
 

@@ -68,7 +68,7 @@ setup_far_side() {
   PIDS+=($!)
 }
 
-# new_eni N [no-far-side]: veth + router namespace + DHCP (+ receiver).
+# new_eni N: veth + router namespace + DHCP + receiver.
 new_eni() {
   local n=$1
   add_eni "$n" "${IFN[$n]}" "${MAC[$n]}" "10.0.$n.1/24"
@@ -93,8 +93,8 @@ start_nd() {
   nd sh -c 'mkdir -p /run/ec2-netcfg && mount --bind "$1" /run/ec2-netcfg' sh "$TMP/ec2nc-run"
 }
 
-# EXPECT: "IFACE=ADDR,ADDR ..." what ec2-netcfg must hold. OTHER_SUBNET_HOST[IFACE]: a host
-# in another ENI's subnet.
+# EXPECT: "IFACE=ADDR,ADDR ..." what ec2-netcfg must hold. other_host IFACE: a host in
+# another ENI's subnet.
 EXPECT=""
 other_host() { [ "$1" = ens5 ] && echo 10.0.1.100 || echo 10.0.0.100; }
 
@@ -158,6 +158,8 @@ wait_links() {
     sleep 0.2
   done
 }
+# network_file IFACE: the .network file networkd applies to IFACE (bounded networkctl).
+network_file() { ndt networkctl status --no-pager "$1" 2>/dev/null | sed -n 's/^ *Network File: //p' || true; }
 # Without pipes into grep -q: with pipefail, ip's SIGPIPE would make a present object "missing".
 has_addr() { local o; o=$(ip -n "$INST" -o addr show dev "$1" 2>&1); grep -q " $2/" <<< "$o"; }
 
@@ -268,11 +270,14 @@ ip -n "$INST" link del ens7
 ec_ok apply
 check_state "(b) apply after ens7 detached"
 
-# (d) networkctl reconfigure ens6 while networkd still applies the distribution file to it
-# (networkd was running before ec2-netcfg's files existed, as at boot).
-echo "  ens6 is managed by networkd with: $(networkd_network_file ens6)"
+# (d) networkctl reconfigure ens6 before any networkd restart: the state of a booted
+# instance (networkd started before ec2-netcfg's files existed, with the package's drop-in
+# in effect). ec2-netcfg's first apply created its files; networkd must not drop its state
+# or others' when it reconfigures the ENI (ec2-netcfg reloads networkd once when it
+# creates a file, so that networkd takes ec2-netcfg's file, which has KeepConfiguration=yes).
+echo "  ens6 is managed by networkd with: $(network_file ens6)"
 reconfigure_and_check() {  # LABEL IFACE
-  nd networkctl reconfigure "$2"
+  ndt networkctl reconfigure "$2"
   sleep 1.5
   wait_links "after reconfigure" "$2"
   check_state "$1" 5
@@ -294,7 +299,7 @@ FIG+=("$(figure restart "first")")
 wait_links "after the restart" ens5 ens6
 check_state "(c) networkd restart" 10
 for l in ens5 ens6; do
-  f=$(networkd_network_file "$l")
+  f=$(network_file "$l")
   [ "$f" = "/run/systemd/network/05-ec2-netcfg-$l.network" ] && pass "(c) after the restart $l uses $f" \
     || fail "(c) after the restart networkd applies '$f' to $l, not ec2-netcfg's file"
 done
@@ -317,7 +322,7 @@ files_reload() {
   for f in "$TMP"/r/run/systemd/network/*.network; do
     cmp -s "$f" "$ND_DIR/run-network/${f##*/}" || cp "$f" "$ND_DIR/run-network/"
   done
-  nd networkctl reload
+  ndt networkctl reload
 }
 shipped_apply() { ec_ok apply "$@"; }
 assert_shipped() {  # LABEL
@@ -388,11 +393,11 @@ ec_ok apply
 check_state "after hotplug files+reload and an apply" 10
 
 # The hot-plugged ENI survives networkd reconfiguring it (whichever .network networkd uses).
-nd networkctl reconfigure ens7
+ndt networkctl reconfigure ens7
 sleep 1.5
 wait_links "after reconfigure" ens7
 check_state "networkctl reconfigure of the hot-plugged ens7" 5
-echo "  ens7 is managed by networkd with: $(networkd_network_file ens7)"
+echo "  ens7 is managed by networkd with: $(network_file ens7)"
 
 # --- 3. a no-change apply: no file, no reload, no netlink change -------------------------
 ec_ok apply

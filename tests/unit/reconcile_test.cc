@@ -155,9 +155,6 @@ TEST_CASE("reconcile: an empty host gets everything, in order") {
   const std::vector<std::string> want = {
       "ens6: set link up",
       "ens6: set group 10000",
-      "ens6: add address 10.0.1.20/24",
-      "ens6: add address 10.0.1.21/32",
-      "ens6: add address 2600:1f18:aaaa:bb01::20/128",
       "ens6: add route 10.0.1.0/24 table 10001 scope link",
       "ens6: add route 2600:1f18:aaaa:bb01::/64 table 10001",
       "ens6: add route default via 10.0.1.1 table 10001 onlink",
@@ -167,16 +164,19 @@ TEST_CASE("reconcile: an empty host gets everything, in order") {
       "ens6: add rule from 10.0.1.20/32 lookup 10001 priority 10001",
       "ens6: add rule from 10.0.1.21/32 lookup 10001 priority 10001",
       "ens6: add rule from 2600:1f18:aaaa:bb01::20/128 lookup 10001 priority 10001",
+      "ens6: add address 10.0.1.20/24",
+      "ens6: add address 10.0.1.21/32",
+      "ens6: add address 2600:1f18:aaaa:bb01::20/128",
       "ens6: set sysctl net/ipv6/conf/ens6/ra_defrtr_metric=10001",
   };
   CHECK(got == want);
   auto cs = reconcile(one_eni_plan(), h, {});
   CHECK(cs[1].group == 10000);
-  CHECK(cs[3].address.deprecated);
-  CHECK(cs[8].route.gateway == ip("fe80::1"));
-  CHECK(cs[8].ifindex == 3);
-  CHECK(cs[9].rule.family == Family::V4);
-  CHECK(cs[10].rule.family == Family::V6);
+  CHECK(cs[12].address.deprecated);
+  CHECK(cs[5].route.gateway == ip("fe80::1"));
+  CHECK(cs[5].ifindex == 3);
+  CHECK(cs[6].rule.family == Family::V4);
+  CHECK(cs[7].rule.family == Family::V6);
   CHECK(cs[14].sysctl == "net/ipv6/conf/ens6/ra_defrtr_metric");
   CHECK(cs[14].value == "10001");
 }
@@ -244,15 +244,15 @@ TEST_CASE("reconcile: ec2-netcfg's own objects no longer wanted are deleted, in 
   h.rules.push_back(orule(rule("10.0.1.29/32", 10001, 10001), 236));
   auto cs = reconcile(one_eni_plan(), h, {});
   const std::vector<std::string> want = {
+      "ens6: del address 10.0.1.29/32",
+      "ens6: del address 10.0.1.30/32",
       "ens6: del rule from 10.0.1.29/32 lookup 10001 priority 10001",
       "ens6: del rule from 10.0.1.30/32 lookup 10001 priority 10001",
       "ens6: del route 10.0.9.0/24 table 10001",
-      "ens6: del address 10.0.1.29/32",
-      "ens6: del address 10.0.1.30/32",
   };
   CHECK(describe(cs) == want);
-  CHECK(cs[2].ifindex == 3);
-  CHECK(cs[2].op == Change::Op::DelRoute);
+  CHECK(cs[4].ifindex == 3);
+  CHECK(cs[4].op == Change::Op::DelRoute);
 }
 
 TEST_CASE("reconcile: IPv6 default takes the RA router; none yet = left out and ours kept") {
@@ -373,6 +373,8 @@ TEST_CASE("removal: everything of ours for the interface, nothing else") {
   h.addresses.push_back(addr(3, "192.168.5.5/32", 0));
   auto cs = removal("ens6", 3, 10001, 10000, h);
   const std::vector<std::string> want = {
+      "ens6: del address 10.0.1.21/32",
+      "ens6: del address 2600:1f18:aaaa:bb01::20/128",
       "ens6: del rule from 10.0.1.20/32 lookup 10001 priority 10001",
       "ens6: del rule from 10.0.1.21/32 lookup 10001 priority 10001",
       "ens6: del rule from 2600:1f18:aaaa:bb01::20/128 lookup 10001 priority 10001",
@@ -380,8 +382,6 @@ TEST_CASE("removal: everything of ours for the interface, nothing else") {
       "ens6: del route 10.0.1.0/24 table 10001",
       "ens6: del route default via fe80::1 table 10001",
       "ens6: del route 2600:1f18:aaaa:bb01::/64 table 10001",
-      "ens6: del address 10.0.1.21/32",
-      "ens6: del address 2600:1f18:aaaa:bb01::20/128",
       "ens6: set group 0",
   };
   CHECK(describe(cs) == want);
@@ -395,7 +395,7 @@ TEST_CASE("removal: everything of ours for the interface, nothing else") {
   }
   SUBCASE("a group someone else set is left") {
     h.links[2].group = 42;
-    CHECK(removal("ens6", 3, 10001, 10000, h).back().op == Change::Op::DelAddress);
+    CHECK(removal("ens6", 3, 10001, 10000, h).back().op == Change::Op::DelRoute);
   }
 }
 
@@ -408,4 +408,26 @@ TEST_CASE("describe: host-wide and link changes") {
   c.ifname = "";
   c.rule = global_rule(Family::V4);
   CHECK(c.describe() == "add rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999");
+}
+
+TEST_CASE("networkd backend: networkd's static copies of rules and routes from our files are ours to delete") {
+  HostState h = converged();
+  // networkd's copies (protocol static) of a rule and route that our .network file had.
+  h.rules.push_back(orule(rule("10.0.1.29/32", 10001, 10001), kStatic));
+  h.routes.push_back(oroute(10001, "10.0.9.0/24", 3, nullptr, kStatic));
+  // Not networkd's copies of ours: another priority, another table, a route via another link.
+  h.rules.push_back(orule(rule("10.0.1.28/32", 10001, 500), kStatic));
+  h.rules.push_back(orule(rule("10.0.1.27/32", 500, 10001), kStatic));
+  h.routes.push_back(oroute(10001, "10.0.8.0/24", 4, nullptr, kStatic));
+  SUBCASE("netlink backend: left alone") { CHECK(reconcile(one_eni_plan(), h, {}).empty()); }
+  SUBCASE("networkd backend: deleted with their own protocol") {
+    ReconcileScope scope;
+    scope.networkd_files = true;
+    auto cs = reconcile(one_eni_plan(), h, scope);
+    CHECK(describe(cs) == std::vector<std::string>{"ens6: del rule from 10.0.1.29/32 lookup 10001 priority 10001",
+                                                   "ens6: del route 10.0.9.0/24 table 10001"});
+    for (auto& c : cs) CHECK(c.protocol == kStatic);
+    auto rm = removal("ens6", 3, 10001, 10000, h, true);
+    CHECK(std::count_if(rm.begin(), rm.end(), [](const Change& c) { return c.protocol == kStatic; }) == 2);
+  }
 }

@@ -246,4 +246,10 @@ TEST_CASE("render_networkd_conf keeps networkd off foreign rules and routes") {
   CHECK(conf.find("\n[Network]\nManageForeignRoutingPolicyRules=no\nManageForeignRoutes=no\n") != std::string::npos);
   CHECK(conf[0] == '#');
   CHECK(conf.back() == '\n');
+  // Byte for byte the file the package installs, so writing it over an installed copy
+  // at the same path changes nothing.
+  std::ifstream in(std::string(EC2NC_TEST_DATA) + "/../../units/ec2-netcfg-networkd.conf");
+  std::stringstream installed;
+  installed << in.rdbuf();
+  CHECK(conf == installed.str());
 }
