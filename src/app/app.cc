@@ -264,7 +264,7 @@ int read_with_wait(Context& ctx, const std::vector<HostLink>& links, const std::
                     (it == rd.instance.enis.end() ? std::string("not listed under macs/ yet") : it->second.problem));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms / 2 + rng() % (delay_ms / 2 + 1)));
-    delay_ms = std::min(delay_ms * 2, 2000u);
+    delay_ms = std::min(delay_ms * 2, 1000u);  // propagation takes seconds: poll at 1 s at most
     if (!rd.fatal.empty()) {
       rd = read_metadata(*ctx.source);
       continue;
