@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit tests, then integration tests against the real
-# kernel, systemd-networkd and netplan in network namespaces of their own (these need
+# kernel and systemd-networkd in network namespaces of their own (these need
 # root; without it they report SKIP). Build first with scripts/quickstart.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
