@@ -276,6 +276,7 @@ int read_with_wait(Context& ctx, const std::vector<HostLink>& links, const std::
       rd = read_metadata(*ctx.source);
     } else {
       for (auto& m : waiting) rd.instance.enis[m] = read_eni(*ctx.source, m, rd.instance.primary_mac);
+      mark_numbering_conflicts(rd.instance);
     }
   }
   if (!rd.fatal.empty()) {

@@ -447,7 +447,28 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
     if (!only.empty() && std::find(only.begin(), only.end(), m) == only.end()) continue;
     out.instance.enis[m] = read_eni(src, m, *primary);
   }
+  mark_numbering_conflicts(out.instance);
   return out;
+}
+
+void mark_numbering_conflicts(InstanceMetadata& md) {
+  std::map<std::pair<int, int>, std::vector<MacAddr>> claims;
+  for (auto& [mac, eni] : md.enis)
+    if (eni.state == EniMetadata::State::Complete) claims[{eni.network_card, eni.device_number}].push_back(mac);
+  for (auto& [slot, macs] : claims) {
+    if (macs.size() < 2) continue;
+    for (auto& mac : macs) {
+      EniMetadata& eni = md.enis[mac];
+      if (eni.is_primary) continue;
+      std::string others;
+      for (auto& o : macs)
+        if (o != mac) others += (others.empty() ? "" : ", ") + o.str();
+      eni.state = EniMetadata::State::Incomplete;
+      eni.problem = std::string(kMacsPath) + mac.str() + "/device-number: " + std::to_string(slot.second) +
+                    " on card " + std::to_string(slot.first) + " is also claimed by " + others +
+                    " (attachment not propagated yet)";
+    }
+  }
 }
 
 }  // namespace ec2nc

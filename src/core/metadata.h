@@ -119,6 +119,12 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
 /// Re-reads one ENI (for waiting on propagation). `primary` is meta-data/mac.
 EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& primary);
 
+/// Two complete ENIs claiming the same (network-card, device-number) would share a
+/// routing table: one of them has not propagated yet. Every claimant but the primary
+/// ENI is marked Incomplete (naming the other MACs). Called by read_metadata; call it
+/// again after re-reading ENIs with read_eni.
+void mark_numbering_conflicts(InstanceMetadata& md);
+
 /// Text of a state, for messages and JSON: "complete", "incomplete", "invalid", "fetch-failed".
 const char* state_name(EniMetadata::State s);
 

@@ -173,3 +173,21 @@ TEST_CASE("capture round trip: RecordingSource writes what CaptureSource reads")
   CHECK(!CaptureSource::from_json("{\"format\":\"other\"}", &error));
   CHECK(error.find("format") != std::string::npos);
 }
+
+TEST_CASE("two ENIs claiming one device number: the non-primary ones are not propagated yet") {
+  auto p = two_enis();
+  const std::string third = "02:86:10:7b:e4:f7";
+  p[kMacs] += "\n" + third + "/";
+  p[kMacs + third + "/"] = "device-number\nlocal-ipv4s\nsubnet-ipv4-cidr-block";
+  p[kMacs + third + "/device-number"] = "1";  // ens6's number: one of them is stale
+  p[kMacs + third + "/local-ipv4s"] = "10.0.2.20";
+  p[kMacs + third + "/subnet-ipv4-cidr-block"] = "10.0.2.0/24";
+  CaptureSource src(p);
+  auto rd = read_metadata(src);
+  auto& a = rd.instance.enis.at(*MacAddr::parse(kSecond));
+  auto& b = rd.instance.enis.at(*MacAddr::parse(third));
+  CHECK(a.state == EniMetadata::State::Incomplete);
+  CHECK(b.state == EniMetadata::State::Incomplete);
+  CHECK(b.problem.find("also claimed by " + kSecond) != std::string::npos);
+  CHECK(rd.instance.enis.at(*MacAddr::parse(kPrimary)).state == EniMetadata::State::Complete);
+}
