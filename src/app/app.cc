@@ -312,6 +312,19 @@ int read_links(Context& ctx, std::vector<HostLink>* links) {
   return kExitOk;
 }
 
+/// Everything on the host in one set of dumps (links annotated like read_links).
+int read_host(Context& ctx, HostState* host) {
+  int rc = open_rtnl(ctx);
+  if (rc) return rc;
+  std::string error;
+  if (!ctx.rtnl.dump_all(host, &error)) {
+    ctx.log.error("netlink: reading host state: " + error);
+    return kExitRetry;
+  }
+  for (auto& l : host->links) l.opt_out = udev_opt_out(l.ifindex);
+  return kExitOk;
+}
+
 /// Resolves IFACE arguments to host links. Unknown names are a usage error.
 int resolve_ifaces(Context& ctx, const std::vector<HostLink>& links, std::vector<MacAddr>* macs) {
   for (auto& name : ctx.opts.ifaces) {
@@ -459,10 +472,17 @@ int cmd_apply_or_diff(Context& ctx, bool change_things) {
   InstanceMetadata md;
   if ((rc = read_with_wait(ctx, links, wanted, change_things, &md))) return rc;
 
-  // Links may have changed while we waited (hotplug): read them again for the plan.
-  links.clear();
-  if ((rc = read_links(ctx, &links))) return rc;
-  Plan plan = make_plan(ctx.cfg, md, links);
+  // The host as it is now (links may have changed while we waited): one set of dumps
+  // serves the plan and the reconcile. Offline (--root) only the links are read.
+  HostState host;
+  if (ctx.offline()) {
+    links.clear();
+    if ((rc = read_links(ctx, &links))) return rc;
+    host.links = links;
+  } else if ((rc = read_host(ctx, &host))) {
+    return rc;
+  }
+  Plan plan = make_plan(ctx.cfg, md, host.links);
 
   int status = kExitOk;
   for (auto& m : wanted)
@@ -492,11 +512,6 @@ int cmd_apply_or_diff(Context& ctx, bool change_things) {
   if (!ctx.offline()) {
     std::string serr;
     load_state(ctx.path(kStateDir), &state, &serr);
-    HostState host;
-    if (!ctx.rtnl.dump_all(&host, &error)) {
-      ctx.log.error("netlink: reading host state: " + error);
-      return kExitRetry;
-    }
     changes = kernel_changes(ctx, plan, host, state, complete_read);
   }
 
@@ -541,13 +556,9 @@ int cmd_remove(Context& ctx) {
   }
   RunState state;
   load_state(ctx.path(kStateDir), &state, &error);
-  int rc = open_rtnl(ctx);
-  if (rc) return rc;
   HostState host;
-  if (!ctx.rtnl.dump_all(&host, &error)) {
-    ctx.log.error("netlink: reading host state: " + error);
-    return kExitRetry;
-  }
+  int rc = read_host(ctx, &host);
+  if (rc) return rc;
   int status = kExitOk;
   std::vector<Change> changes;
   std::vector<FileChange> file_changes;
