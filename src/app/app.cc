@@ -24,6 +24,7 @@
 #include "core/plan.h"
 #include "core/reconcile.h"
 #include "core/render_networkd.h"
+#include "core/transaction.h"
 #include "edge/files.h"
 #include "edge/imds_client.h"
 #include "edge/networkd_ctl.h"
@@ -300,6 +301,22 @@ bool udev_opt_out(int ifindex) {
   return text.find("\nE:EC2_NETCFG_IGNORE=1\n") != std::string::npos || text.rfind("E:EC2_NETCFG_IGNORE=1\n", 0) == 0;
 }
 
+/// True when IPv6 is off on the link: its disable_ipv6 sysctl is 1, or the kernel runs
+/// without IPv6 (ipv6.disable=1: no /proc/sys/net/ipv6 at all).
+bool ipv6_off(const std::string& ifname) {
+  if (!file_exists("/proc/sys/net/ipv6/conf")) return file_exists("/proc/sys/net");
+  std::string text, error;
+  return read_file("/proc/sys/net/ipv6/conf/" + ifname + "/disable_ipv6", &text, &error) && text.rfind("1", 0) == 0;
+}
+
+/// What the host says about each link beyond netlink: the udev opt-out, IPv6 off.
+void annotate_links(std::vector<HostLink>& links) {
+  for (auto& l : links) {
+    l.opt_out = udev_opt_out(l.ifindex);
+    l.ipv6_off = ipv6_off(l.name);
+  }
+}
+
 int read_links(Context& ctx, std::vector<HostLink>* links) {
   int rc = open_rtnl(ctx);
   if (rc) return rc;
@@ -308,7 +325,7 @@ int read_links(Context& ctx, std::vector<HostLink>* links) {
     ctx.log.error("netlink: reading links: " + error);
     return kExitRetry;
   }
-  for (auto& l : *links) l.opt_out = udev_opt_out(l.ifindex);
+  annotate_links(*links);
   return kExitOk;
 }
 
@@ -321,7 +338,7 @@ int read_host(Context& ctx, HostState* host) {
     ctx.log.error("netlink: reading host state: " + error);
     return kExitRetry;
   }
-  for (auto& l : host->links) l.opt_out = udev_opt_out(l.ifindex);
+  annotate_links(host->links);
   return kExitOk;
 }
 
@@ -345,14 +362,14 @@ struct FilePlan {
   std::set<std::string> keep;
 };
 
-FilePlan plan_files(const Plan& plan, const std::vector<std::string>& scope) {
+FilePlan plan_files(const Plan& plan, const std::vector<std::string>& scope, const std::set<std::string>& failed) {
   FilePlan fp;
   auto rendered = render_networkd(plan);
   for (auto& ip : plan.interfaces) {
     if (!ip.present()) continue;
-    std::string name = "05-ec2-netcfg-" + ip.name + ".network";
+    std::string name = networkd_file_name(ip.name);
     bool in_scope = scope.empty() || std::find(scope.begin(), scope.end(), ip.name) != scope.end();
-    if (!in_scope || (!ip.actionable() && !ip.ignored)) {
+    if (!in_scope || (!ip.actionable() && !ip.ignored) || failed.count(ip.name)) {
       fp.keep.insert(name);
       continue;
     }
@@ -362,8 +379,11 @@ FilePlan plan_files(const Plan& plan, const std::vector<std::string>& scope) {
   return fp;
 }
 
-int sync_networkd(Context& ctx, const Plan& plan, bool dry_run, std::vector<FileChange>* changes) {
-  FilePlan fp = plan_files(plan, ctx.opts.ifaces);
+/// Brings ec2-netcfg's networkd files to the plan; the files of `failed` interfaces
+/// (their kernel changes were undone) stay as they were.
+int sync_networkd(Context& ctx, const Plan& plan, bool dry_run, const std::set<std::string>& failed,
+                  std::vector<FileChange>* changes) {
+  FilePlan fp = plan_files(plan, ctx.opts.ifaces, failed);
   std::string error;
   auto owned = [&](const std::string& n) { return is_own_networkd_file(n) && !fp.keep.count(n); };
   if (!sync_files(ctx.path(kNetworkdDir), fp.files, owned, 0644, dry_run, changes, &error)) {
@@ -388,6 +408,21 @@ const char* kind_word(FileChange::Kind k) {
     case FileChange::Kind::Removed: return "remove";
   }
   return "?";
+}
+
+/// Sends the change set to the kernel one interface at a time, all or nothing for each
+/// (core/transaction.h), and logs what happened. Returns the interfaces ("" = the
+/// host-wide rules) that were left as they were because a change failed.
+std::set<std::string> execute_changes(Context& ctx, const std::vector<Change>& changes) {
+  if (changes.empty()) return {};
+  auto rep = run_transactions(changes, [&](const Change& c, std::string* e) { return ctx.rtnl.send(c, e); });
+  for (auto& c : rep.done) ctx.log.info(c.describe());
+  for (auto& e : rep.errors) ctx.log.error("netlink: " + e);
+  for (auto& u : rep.undone) ctx.log.info("undone: " + u.describe());
+  for (auto& e : rep.undo_errors) ctx.log.error("netlink: undoing: " + e);
+  for (auto& f : rep.failed)
+    ctx.log.error((f.empty() ? std::string("host-wide rules") : f) + ": left as it was (a change failed; the next run tries again)");
+  return rep.failed;
 }
 
 /// Kernel changes for apply: removal of ENIs that left the host, then reconcile.
@@ -494,6 +529,9 @@ int cmd_apply_or_diff(Context& ctx, bool change_things) {
                                                   ctx.opts.ifaces.end();
     if (ip.state != EniMetadata::State::Complete) complete_read = false;
     if (!in_scope || ip.ignored) continue;
+    if (ip.ipv6_off)
+      ctx.log.warn(ip.name + ": IPv6 is off on this link (net.ipv6.conf." + ip.name +
+                   ".disable_ipv6): the IPv6 addresses, routes and rules IMDS gives it are left out");
     if (ip.state != EniMetadata::State::Complete) {
       ctx.log.error(ip.name + " (" + ip.mac.str() + "): left as it was: " + state_name(ip.state) + ": " +
                     ip.problem);
@@ -502,11 +540,6 @@ int cmd_apply_or_diff(Context& ctx, bool change_things) {
   }
 
   bool dry = !change_things || ctx.opts.dry_run;
-  std::vector<FileChange> file_changes;
-  if (ctx.backend == "networkd") {
-    if ((rc = sync_networkd(ctx, plan, dry, &file_changes))) return rc;
-  }
-
   std::vector<Change> changes;
   RunState state;
   if (!ctx.offline()) {
@@ -514,25 +547,24 @@ int cmd_apply_or_diff(Context& ctx, bool change_things) {
     load_state(ctx.path(kStateDir), &state, &serr);
     changes = kernel_changes(ctx, plan, host, state, complete_read);
   }
-
+  std::vector<FileChange> file_changes;
   if (dry) {
+    if (ctx.backend == "networkd" && (rc = sync_networkd(ctx, plan, true, {}, &file_changes))) return rc;
     print_changes(ctx.out, file_changes, changes, ctx.opts.json, ctx.opts.root);
     return status;
   }
 
-  for (auto& fc : file_changes) ctx.log.info(std::string(kind_word(fc.kind)) + " " + fc.path);
-  if (!changes.empty()) {
-    unsigned sent = 0;
-    bool ok = ctx.rtnl.execute(changes, &error, &sent);
-    for (size_t i = 0; i < changes.size() && i < sent; ++i) ctx.log.info(changes[i].describe());
-    if (!ok) {
-      ctx.log.error("netlink: " + error);
-      status = kExitRetry;
-    }
+  // The kernel first, each interface all or nothing; then the files, where an
+  // interface whose kernel changes were undone keeps its file as it was.
+  std::set<std::string> failed = execute_changes(ctx, changes);
+  if (!failed.empty()) status = kExitRetry;
+  if (ctx.backend == "networkd") {
+    if ((rc = sync_networkd(ctx, plan, false, failed, &file_changes))) status = rc;
+    for (auto& fc : file_changes) ctx.log.info(std::string(kind_word(fc.kind)) + " " + fc.path);
+    if (!ctx.offline()) maybe_reload_networkd(ctx, file_changes);
   }
-  if (ctx.backend == "networkd" && !ctx.offline()) maybe_reload_networkd(ctx, file_changes);
   if (!ctx.offline()) {
-    update_state(&state, plan, ctx.opts.ifaces);
+    update_state(&state, plan, ctx.opts.ifaces, failed);
     if (!save_state(ctx.path(kStateDir), state, &error)) ctx.log.warn(error);
   }
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
@@ -562,15 +594,9 @@ int cmd_remove(Context& ctx) {
   int status = kExitOk;
   std::vector<Change> changes;
   std::vector<FileChange> file_changes;
+  std::set<std::string> had_file;
   for (auto& name : ctx.opts.ifaces) {
-    // The file goes whatever the state record says.
-    std::string fname = "05-ec2-netcfg-" + name + ".network";
-    bool had_file = file_exists(ctx.path(kNetworkdDir) + "/" + fname);
-    if (!sync_files(ctx.path(kNetworkdDir), {}, [&](const std::string& n) { return n == fname; }, 0644,
-                    ctx.opts.dry_run, &file_changes, &error)) {
-      ctx.log.error(error);
-      status = kExitRetry;
-    }
+    if (file_exists(ctx.path(kNetworkdDir) + "/" + networkd_file_name(name))) had_file.insert(name);
     if (ctx.offline()) continue;
     auto rec = std::find_if(state.interfaces.begin(), state.interfaces.end(),
                             [&](const InterfaceRecord& r) { return r.name == name; });
@@ -580,7 +606,7 @@ int cmd_remove(Context& ctx) {
       ctx.log.info(name + ": nothing recorded as configured by ec2-netcfg");
       continue;
     }
-    auto rm = removal(name, ifindex, rec->table, ctx.cfg.link_group, host, had_file);
+    auto rm = removal(name, ifindex, rec->table, ctx.cfg.link_group, host, had_file.count(name) > 0);
     changes.insert(changes.end(), rm.begin(), rm.end());
   }
   // The last recorded ENI going: the host-wide rules go too, so nothing of ours is left.
@@ -603,24 +629,30 @@ int cmd_remove(Context& ctx) {
       changes.push_back(c);
     }
   }
+  // The kernel first, each interface all or nothing; an interface whose removal was
+  // undone keeps its file and its state record, so the next remove or apply finishes it.
+  std::set<std::string> failed;
+  if (!ctx.opts.dry_run) failed = execute_changes(ctx, changes);
+  if (!failed.empty()) status = kExitRetry;
+  for (auto& name : ctx.opts.ifaces) {
+    if (failed.count(name)) continue;
+    const std::string fname = networkd_file_name(name);
+    if (!sync_files(ctx.path(kNetworkdDir), {}, [&](const std::string& n) { return n == fname; }, 0644,
+                    ctx.opts.dry_run, &file_changes, &error)) {
+      ctx.log.error(error);
+      status = kExitRetry;
+    }
+  }
   if (ctx.opts.dry_run) {
     print_changes(ctx.out, file_changes, changes, ctx.opts.json, ctx.opts.root);
     return status;
   }
   for (auto& fc : file_changes) ctx.log.info(std::string(kind_word(fc.kind)) + " " + fc.path);
-  unsigned sent = 0;
-  if (!changes.empty()) {
-    bool ok = ctx.rtnl.execute(changes, &error, &sent);
-    for (size_t i = 0; i < changes.size() && i < sent; ++i) ctx.log.info(changes[i].describe());
-    if (!ok) {
-      ctx.log.error("netlink: " + error);
-      return kExitRetry;
-    }
-  }
   if (!ctx.offline()) {
     state.interfaces.erase(std::remove_if(state.interfaces.begin(), state.interfaces.end(),
                                           [&](const InterfaceRecord& r) {
-                                            return std::find(ctx.opts.ifaces.begin(), ctx.opts.ifaces.end(),
+                                            return !failed.count(r.name) &&
+                                                   std::find(ctx.opts.ifaces.begin(), ctx.opts.ifaces.end(),
                                                              r.name) != ctx.opts.ifaces.end();
                                           }),
                            state.interfaces.end());

@@ -38,6 +38,7 @@ std::string eni_title(const InterfacePlan& ip) {
   if (ip.table) attrs += "table " + std::to_string(ip.table) + ", ";
   if (!ip.present()) attrs += "not present on this host, ";
   if (ip.ignored) attrs += "ignored by configuration, ";
+  if (ip.ipv6_off) attrs += "IPv6 off on this link: its IPv6 left out, ";
   if (!attrs.empty()) s += " (" + attrs.substr(0, attrs.size() - 2) + ")";
   return s;
 }
@@ -116,6 +117,8 @@ void print_plan_json(std::ostream& out, const Plan& plan) {
     if (!ip.problem.empty()) str("problem", ip.problem);
     w.Key("primary");
     w.Bool(ip.primary);
+    w.Key("ipv6_off");
+    w.Bool(ip.ipv6_off);
     str("interface_id", ip.interface_id);
     w.Key("device_number");
     w.Int(ip.device_number);

@@ -59,12 +59,13 @@ bool save_state(const std::string& dir, const RunState& st, std::string* error) 
                            error);
 }
 
-void update_state(RunState* st, const Plan& plan, const std::vector<std::string>& scope) {
+void update_state(RunState* st, const Plan& plan, const std::vector<std::string>& scope,
+                  const std::set<std::string>& failed) {
   std::vector<InterfaceRecord> next;
   for (auto& ip : plan.interfaces) {
     bool in_scope = scope.empty() || std::find(scope.begin(), scope.end(), ip.name) != scope.end();
     if (!ip.present() || ip.ignored) continue;
-    if (in_scope && ip.actionable()) {
+    if (in_scope && ip.actionable() && !failed.count(ip.name)) {
       next.push_back({ip.name, ip.mac, ip.ifindex, ip.table});
       continue;
     }
@@ -72,13 +73,12 @@ void update_state(RunState* st, const Plan& plan, const std::vector<std::string>
     for (auto& r : st->interfaces)
       if (r.mac == ip.mac && r.ifindex == ip.ifindex) next.push_back(r);
   }
-  if (!scope.empty()) {
-    // Interfaces outside the scope that are not in the plan stay recorded too.
-    for (auto& r : st->interfaces) {
-      bool listed = std::any_of(next.begin(), next.end(), [&](const InterfaceRecord& n) { return n.name == r.name; });
-      bool in_scope = std::find(scope.begin(), scope.end(), r.name) != scope.end();
-      if (!listed && !in_scope) next.push_back(r);
-    }
+  // Interfaces outside the scope that are not in the plan stay recorded, and so do
+  // those whose changes failed (a detached ENI whose cleanup must be tried again).
+  for (auto& r : st->interfaces) {
+    bool listed = std::any_of(next.begin(), next.end(), [&](const InterfaceRecord& n) { return n.name == r.name; });
+    bool in_scope = scope.empty() || std::find(scope.begin(), scope.end(), r.name) != scope.end();
+    if (!listed && (!in_scope || failed.count(r.name))) next.push_back(r);
   }
   std::sort(next.begin(), next.end(), [](const InterfaceRecord& a, const InterfaceRecord& b) { return a.name < b.name; });
   st->interfaces = next;

@@ -3,6 +3,7 @@
 // detached ENI's rules and routes are cleaned on the next apply.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,7 +28,9 @@ struct RunState {
 bool load_state(const std::string& dir, RunState* out, std::string* error);
 /// Writes DIR/state.json atomically (untouched when unchanged).
 bool save_state(const std::string& dir, const RunState& st, std::string* error);
-/// Records the actionable interfaces of `plan` (within `scope` when non-empty).
-void update_state(RunState* st, const Plan& plan, const std::vector<std::string>& scope);
+/// Records the actionable interfaces of `plan` (within `scope` when non-empty). The
+/// interfaces in `failed` (left as they were) keep what was recorded for them.
+void update_state(RunState* st, const Plan& plan, const std::vector<std::string>& scope,
+                  const std::set<std::string>& failed = {});
 
 }  // namespace ec2nc

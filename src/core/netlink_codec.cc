@@ -169,12 +169,12 @@ NlMessage encode_rule(bool add, const RuleSpec& r, uint32_t seq, uint8_t protoco
   return finish(buf, nlh);
 }
 
-NlMessage encode_link_up(int ifindex, uint32_t seq) {
+NlMessage encode_link_up(int ifindex, uint32_t seq, bool up) {
   std::vector<uint8_t> buf;
   auto [nlh, ifi] = start<ifinfomsg>(buf, RTM_NEWLINK, NLM_F_REQUEST | NLM_F_ACK, seq);
   ifi->ifi_family = AF_UNSPEC;
   ifi->ifi_index = ifindex;
-  ifi->ifi_flags = IFF_UP;
+  ifi->ifi_flags = up ? IFF_UP : 0;
   ifi->ifi_change = IFF_UP;
   return finish(buf, nlh);
 }
@@ -191,12 +191,13 @@ NlMessage encode_link_group(int ifindex, uint32_t group, uint32_t seq) {
 bool encode_change(const Change& c, uint32_t seq, NlMessage* out) {
   switch (c.op) {
     case Change::Op::SetLinkUp: *out = encode_link_up(c.ifindex, seq); return true;
+    case Change::Op::SetLinkDown: *out = encode_link_up(c.ifindex, seq, false); return true;
     case Change::Op::SetLinkGroup: *out = encode_link_group(c.ifindex, c.group, seq); return true;
     case Change::Op::AddAddress: *out = encode_address(true, c.ifindex, c.address, seq); return true;
     case Change::Op::DelAddress: *out = encode_address(false, c.ifindex, c.address, seq); return true;
-    case Change::Op::AddRoute: *out = encode_route(true, c.ifindex, c.route, seq); return true;
+    case Change::Op::AddRoute: *out = encode_route(true, c.ifindex, c.route, seq, c.protocol); return true;
     case Change::Op::DelRoute: *out = encode_route(false, c.ifindex, c.route, seq, c.protocol); return true;
-    case Change::Op::AddRule: *out = encode_rule(true, c.rule, seq); return true;
+    case Change::Op::AddRule: *out = encode_rule(true, c.rule, seq, c.protocol); return true;
     case Change::Op::DelRule: *out = encode_rule(false, c.rule, seq, c.protocol); return true;
     case Change::Op::SetSysctl: return false;
   }

@@ -30,8 +30,8 @@ NlMessage encode_route(bool add, int ifindex, const RouteSpec& r, uint32_t seq, 
 /// RTM_NEWRULE (add, NLM_F_EXCL) or RTM_DELRULE: action to-table, protocol kOwnProto.
 NlMessage encode_rule(bool add, const RuleSpec& r, uint32_t seq, uint8_t protocol = kOwnProto);
 
-/// RTM_NEWLINK setting IFF_UP on `ifindex`.
-NlMessage encode_link_up(int ifindex, uint32_t seq);
+/// RTM_NEWLINK setting (or, `up` false, clearing) IFF_UP on `ifindex`.
+NlMessage encode_link_up(int ifindex, uint32_t seq, bool up = true);
 
 /// RTM_NEWLINK setting IFLA_GROUP on `ifindex`.
 NlMessage encode_link_group(int ifindex, uint32_t group, uint32_t seq);

@@ -21,7 +21,17 @@ void sort_unique(std::vector<T>& v) {
   v.erase(std::unique(v.begin(), v.end()), v.end());
 }
 
-void plan_eni(const Config& cfg, const EniMetadata& eni, InterfacePlan& ip) {
+void plan_eni(const Config& cfg, const EniMetadata& md, bool ipv6_off, InterfacePlan& ip) {
+  // IPv6 off on the link: plan the ENI as if IMDS gave it no IPv6.
+  EniMetadata v4only;
+  if (ipv6_off && md.has_ipv6()) {
+    v4only = md;
+    v4only.ipv6s.clear();
+    v4only.ipv6_prefixes.clear();
+    v4only.subnet_ipv6.clear();
+    ip.ipv6_off = true;
+  }
+  const EniMetadata& eni = ip.ipv6_off ? v4only : md;
   ip.table = table_for(cfg.table_base, eni.network_card, eni.device_number);
   ip.link_group = cfg.link_group;
   ip.ra_route_metric = (!eni.is_primary && eni.has_ipv6()) ? ip.table : 0;
@@ -115,17 +125,18 @@ Plan make_plan(const Config& cfg, const InstanceMetadata& md, const std::vector<
     ip.device_number = eni.device_number;
     ip.network_card = eni.network_card;
     // Match by MAC; the lowest ifindex wins should a MAC appear twice (a bond's slave).
-    bool opt_out = false;
+    bool opt_out = false, ipv6_off = false;
     for (auto& l : links) {
       if (l.mac == mac && (ip.ifindex == 0 || l.ifindex < ip.ifindex) && l.kind != "bridge" &&
           l.kind != "bond" && l.kind != "vlan" && l.kind != "macvlan") {
         ip.ifindex = l.ifindex;
         ip.name = l.name;
         opt_out = l.opt_out;
+        ipv6_off = l.ipv6_off;
       }
     }
     ip.ignored = opt_out || config_ignores(cfg, ip.name, mac.str());
-    if (eni.state == EniMetadata::State::Complete) plan_eni(cfg, eni, ip);
+    if (eni.state == EniMetadata::State::Complete) plan_eni(cfg, eni, ipv6_off, ip);
     // Independent of which links this host has, so a capture renders the same anywhere.
     if (!ip.ignored && eni.state == EniMetadata::State::Complete) {
       any_v4 = any_v4 || eni.has_ipv4();

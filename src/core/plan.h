@@ -22,9 +22,10 @@ struct HostLink {
   uint32_t group = 0;
   std::string kind;  ///< IFLA_INFO_KIND ("veth", "bridge", ...) or "" for a plain device.
   bool opt_out = false;  ///< EC2_NETCFG_IGNORE=1 in the udev database: leave it alone.
+  bool ipv6_off = false; ///< IPv6 turned off on the link (disable_ipv6=1, or no IPv6 in the kernel).
   bool operator==(const HostLink& o) const {
     return ifindex == o.ifindex && name == o.name && mac == o.mac && up == o.up && group == o.group &&
-           kind == o.kind && opt_out == o.opt_out;
+           kind == o.kind && opt_out == o.opt_out && ipv6_off == o.ipv6_off;
   }
 };
 
@@ -91,6 +92,9 @@ struct InterfacePlan {
   std::string problem;  ///< Why the metadata is not usable (names IMDS path and value).
   bool ignored = false; ///< Opted out by configuration.
   bool primary = false; ///< The instance's primary ENI (meta-data/mac).
+  /// IPv6 is off on the host link while IMDS gives the ENI IPv6: its IPv6 addresses,
+  /// routes and rules are left out (as networkd leaves out IPv6 on such a link).
+  bool ipv6_off = false;
   std::string interface_id;
   int device_number = -1;
   int network_card = 0;

@@ -135,6 +135,7 @@ std::string Change::describe() const {
   };
   switch (op) {
     case Op::SetLinkUp: return s + "set link up";
+    case Op::SetLinkDown: return s + "set link down";
     case Op::SetLinkGroup: return s + "set group " + std::to_string(group);
     case Op::AddAddress: return s + "add address " + address.prefix.str();
     case Op::DelAddress: return s + "del address " + address.prefix.str();
@@ -145,6 +146,23 @@ std::string Change::describe() const {
     case Op::SetSysctl: return s + "set sysctl " + sysctl + "=" + value;
   }
   return s;
+}
+
+Change inverse(const Change& c) {
+  Change u = c;
+  switch (c.op) {
+    case Change::Op::SetLinkUp: u.op = Change::Op::SetLinkDown; break;
+    case Change::Op::SetLinkDown: u.op = Change::Op::SetLinkUp; break;
+    case Change::Op::SetLinkGroup: std::swap(u.group, u.prev_group); break;
+    case Change::Op::AddAddress: u.op = Change::Op::DelAddress; break;
+    case Change::Op::DelAddress: u.op = Change::Op::AddAddress; break;
+    case Change::Op::AddRoute: u.op = Change::Op::DelRoute; break;
+    case Change::Op::DelRoute: u.op = Change::Op::AddRoute; break;
+    case Change::Op::AddRule: u.op = Change::Op::DelRule; break;
+    case Change::Op::DelRule: u.op = Change::Op::AddRule; break;
+    case Change::Op::SetSysctl: std::swap(u.value, u.prev_value); break;
+  }
+  return u;
 }
 
 bool owns_rule(const ObservedRule& o, uint32_t table, bool networkd_files) {
@@ -196,6 +214,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       if (ip.link_group != 0 && link->group != ip.link_group) {
         Change c = make(Change::Op::SetLinkGroup, &ip);
         c.group = ip.link_group;
+        c.prev_group = link->group;
         link_group.push_back(c);
       }
     }
@@ -218,6 +237,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       if (!wanted) {
         Change c = make(Change::Op::DelAddress, &ip);
         c.address.prefix = o.prefix;
+        c.address.deprecated = o.preferred == 0;
         del_addr.push_back(c);
       }
     }
@@ -290,6 +310,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
         Change c = make(Change::Op::SetSysctl, &ip);
         c.sysctl = path;
         c.value = value;
+        c.prev_value = it->second;
         sysctl.push_back(c);
       }
     }
@@ -338,12 +359,14 @@ std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t tab
       if (o.ifindex != ifindex || o.proto != kOwnProto) continue;
       Change c = make_change(Change::Op::DelAddress);
       c.address.prefix = o.prefix;
+      c.address.deprecated = o.preferred == 0;
       addresses.push_back(c);
     }
     const HostLink* link = find_link(host, ifindex);
     if (link && link_group != 0 && link->group == link_group) {
       Change c = make_change(Change::Op::SetLinkGroup);
       c.group = 0;
+      c.prev_group = link->group;
       group.push_back(c);
     }
   }

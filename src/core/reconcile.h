@@ -18,6 +18,7 @@ namespace ec2nc {
 struct Change {
   enum class Op {
     SetLinkUp,    ///< IFF_UP on `ifindex`.
+    SetLinkDown,  ///< IFF_UP cleared (only to undo SetLinkUp).
     SetLinkGroup, ///< IFLA_GROUP = `group` on `ifindex`.
     AddAddress,   ///< `address` on `ifindex`, IFA_PROTO kOwnProto.
     DelAddress,
@@ -34,13 +35,20 @@ struct Change {
   RouteSpec route;     ///< gateway is concrete here (RA router already resolved).
   RuleSpec rule;
   uint32_t group = 0;
+  uint32_t prev_group = 0;  ///< SetLinkGroup: the link's group before (to undo it).
   std::string sysctl, value;
+  std::string prev_value;   ///< SetSysctl: the value before (to undo it).
   /// Protocol of the route or rule: kOwnProto on adds; on deletes, the deleted object's.
   uint8_t protocol = kOwnProto;
 
   /// One line a person can read: "ens6: add address 10.0.0.227/32".
   std::string describe() const;
 };
+
+/// The change that undoes `c` once it has been carried out: an add becomes the delete
+/// of the same object, a delete the add of the deleted object (with its protocol),
+/// link up becomes link down, a group or sysctl returns to its value before.
+Change inverse(const Change& c);
 
 /// RTPROT_STATIC: what systemd-networkd marks the routes and rules of its .network files with.
 constexpr uint8_t kNetworkdProto = 4;

@@ -141,12 +141,14 @@ std::map<std::string, std::string> render_networkd(const Plan& plan) {
   for (auto& ip : plan.interfaces) {
     if (!ip.present() || ip.ignored || ip.state != EniMetadata::State::Complete) continue;
     if (!is_safe_name(ip.name)) continue;
-    files[kFilePrefix + ip.name + kFileSuffix] = render_interface(ip, plan.global_rules);
+    files[networkd_file_name(ip.name)] = render_interface(ip, plan.global_rules);
   }
   return files;
 }
 
 std::string render_networkd_conf() { return kNetworkdConfText; }
+
+std::string networkd_file_name(const std::string& ifname) { return kFilePrefix + ifname + kFileSuffix; }
 
 bool is_own_networkd_file(const std::string& name) {
   std::string_view n(name);

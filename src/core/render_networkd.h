@@ -18,6 +18,9 @@ std::map<std::string, std::string> render_networkd(const Plan& plan);
 /// keeps networkd from deleting routing policy rules and routes it did not create.
 std::string render_networkd_conf();
 
+/// The name of ec2-netcfg's .network file for interface `ifname`.
+std::string networkd_file_name(const std::string& ifname);
+
 /// True for file names that ec2-netcfg's networkd renderer owns (for stale-file removal).
 bool is_own_networkd_file(const std::string& name);
 

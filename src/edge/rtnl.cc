@@ -156,58 +156,41 @@ bool Rtnl::dump_all(HostState* out, std::string* error) {
   return true;
 }
 
-bool Rtnl::execute(const std::vector<Change>& changes, std::string* error, unsigned* sent) {
-  unsigned count = 0;
-  auto done = [&](bool ok) {
-    if (sent) *sent = count;
-    return ok;
-  };
-  if (!open(error)) return done(false);
-  std::vector<uint8_t> buf(kRecvBuf);
-  for (auto& c : changes) {
-    if (c.op == Change::Op::SetSysctl) {
-      std::string werr;
-      if (!write_sysctl(c.sysctl, c.value, &werr)) {
-        *error = c.describe() + ": " + werr;
-        return done(false);
-      }
-      ++count;
-      continue;
-    }
-    NlMessage req;
-    const uint32_t s = ++seq_;
-    encode_change(c, s, &req);
-    if (mnl_socket_sendto(sock_, req.data(), req.size()) < 0) {
-      *error = c.describe() + ": netlink send: " + errno_text(errno);
-      return done(false);
-    }
-    ++messages_;
-    std::vector<Ack> acks;
-    const Ack* mine = nullptr;
-    while (!mine) {
-      ssize_t n = mnl_socket_recvfrom(sock_, buf.data(), buf.size());
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        *error = c.describe() + ": netlink receive: " + errno_text(errno);
-        return done(false);
-      }
-      acks.clear();
-      std::string derr;
-      if (!decode_acks(buf.data(), size_t(n), &acks, &derr)) {
-        *error = c.describe() + ": " + derr;
-        return done(false);
-      }
-      for (auto& a : acks)
-        if (a.seq == s) mine = &a;
-      if (mine && mine->error != 0 && !benign(c.op, mine->error)) {
-        *error = c.describe() + ": " + errno_text(mine->error) +
-                 (mine->message.empty() ? "" : " (" + mine->message + ")");
-        return done(false);
-      }
-    }
-    ++count;
+SendResult Rtnl::send(const Change& c, std::string* error) {
+  if (c.op == Change::Op::SetSysctl) return write_sysctl(c.sysctl, c.value, error) ? SendResult::Done : SendResult::Failed;
+  if (!open(error)) return SendResult::Failed;
+  NlMessage req;
+  const uint32_t s = ++seq_;
+  encode_change(c, s, &req);
+  if (mnl_socket_sendto(sock_, req.data(), req.size()) < 0) {
+    *error = "netlink send: " + errno_text(errno);
+    return SendResult::Failed;
   }
-  return done(true);
+  ++messages_;
+  if (ack_buf_.size() != kRecvBuf) ack_buf_.resize(kRecvBuf);
+  std::vector<uint8_t>& buf = ack_buf_;
+  std::vector<Ack> acks;
+  for (;;) {
+    ssize_t n = mnl_socket_recvfrom(sock_, buf.data(), buf.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *error = "netlink receive: " + errno_text(errno);
+      return SendResult::Failed;
+    }
+    acks.clear();
+    std::string derr;
+    if (!decode_acks(buf.data(), size_t(n), &acks, &derr)) {
+      *error = derr;
+      return SendResult::Failed;
+    }
+    for (auto& a : acks) {
+      if (a.seq != s) continue;
+      if (a.error == 0) return SendResult::Done;
+      if (benign(c.op, a.error)) return SendResult::Held;
+      *error = errno_text(a.error) + (a.message.empty() ? "" : " (" + a.message + ")");
+      return SendResult::Failed;
+    }
+  }
 }
 
 }  // namespace ec2nc

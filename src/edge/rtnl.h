@@ -7,6 +7,7 @@
 
 #include "core/netlink.h"
 #include "core/reconcile.h"
+#include "core/transaction.h"
 
 struct mnl_socket;  // libmnl's, in the global namespace
 
@@ -25,11 +26,10 @@ class Rtnl {
   bool dump_links(std::vector<HostLink>* out, std::string* error);
   /// Links, addresses, routes (all tables) and rules of both families.
   bool dump_all(HostState* out, std::string* error);
-  /// Executes changes in order, each with NLM_F_ACK. EEXIST on add and ENOENT/ESRCH on
-  /// delete count as success. Stops at the first failure: `error` names the change and
-  /// the kernel's (extended ack) message. `sent` counts the changes completed, so
-  /// changes[0..sent) are the ones that took effect.
-  bool execute(const std::vector<Change>& changes, std::string* error, unsigned* sent);
+  /// Carries out one change with NLM_F_ACK (a sysctl by writing /proc/sys). EEXIST on
+  /// add and ENOENT/ESRCH on delete mean it already held. On failure `error` gives the
+  /// kernel's reason (with the extended ack message). Feeds run_transactions.
+  SendResult send(const Change& c, std::string* error);
   /// Netlink messages sent so far (requests, dumps included).
   unsigned messages() const { return messages_; }
 
@@ -38,6 +38,7 @@ class Rtnl {
   unsigned seq_ = 0;
   unsigned messages_ = 0;
   unsigned portid_ = 0;
+  std::vector<uint8_t> ack_buf_;
 };
 
 }  // namespace ec2nc

@@ -274,6 +274,10 @@ TEST_CASE("encode: link up and link group") {
       0, 0, 0, 0, 5, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0,  // index 5, flags IFF_UP, change IFF_UP
   };
   CHECK(up == want_up);
+  NlMessage down = encode_link_up(5, 3, false);
+  std::vector<uint8_t> want_down = want_up;
+  want_down[24] = 0;  // flags 0, change IFF_UP: the flag is cleared
+  CHECK(down == want_down);
   NlMessage g = encode_link_group(5, 10000, 4);
   const std::vector<uint8_t> want_g = {
       0x28, 0, 0, 0, 16, 0, 0x05, 0, 4, 0, 0, 0, 0, 0, 0, 0,
@@ -290,6 +294,21 @@ TEST_CASE("encode: change dispatch; sysctl is not netlink") {
   NlMessage m;
   CHECK(encode_change(c, 1, &m));
   CHECK(reinterpret_cast<const nlmsghdr*>(m.data())->nlmsg_type == RTM_NEWRULE);
+  // An add carries the change's protocol: ec2-netcfg's by default, a deleted object's
+  // own when a delete is undone.
+  auto protocol_of = [](const NlMessage& msg) {
+    int proto = -1;
+    for (size_t i = 16 + sizeof(fib_rule_hdr); i + 4 <= msg.size();) {
+      auto* a = reinterpret_cast<const nlattr*>(&msg[i]);
+      if (a->nla_type == FRA_PROTOCOL) proto = msg[i + 4];
+      i += (a->nla_len + 3) & ~3u;
+    }
+    return proto;
+  };
+  CHECK(protocol_of(m) == kOwnProto);
+  c.protocol = 4;
+  CHECK(encode_change(c, 1, &m));
+  CHECK(protocol_of(m) == 4);
   c.op = Change::Op::SetSysctl;
   CHECK(!encode_change(c, 1, &m));
 }

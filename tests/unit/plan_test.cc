@@ -113,3 +113,29 @@ TEST_CASE("the plan is deterministic") {
     CHECK(a.interfaces[i].routes == b.interfaces[i].routes);
   }
 }
+
+TEST_CASE("IPv6 off on a link: the ENI is planned with its IPv4 only") {
+  auto src = test::scenario("dual-stack-prefixes");
+  auto rd = read_metadata(*src);
+  REQUIRE(rd.fatal.empty());
+  auto links = test::links_for(rd.instance);
+  auto full = make_plan({}, rd.instance, links);
+  for (auto& l : links)
+    if (l.name == "ens6") l.ipv6_off = true;
+  auto plan = make_plan({}, rd.instance, links);
+  auto& ens5 = plan.interfaces.at(0);
+  auto& ens6 = plan.interfaces.at(1);
+  CHECK_FALSE(ens5.ipv6_off);
+  CHECK(ens5.addresses == full.interfaces.at(0).addresses);
+  CHECK(ens6.ipv6_off);
+  CHECK(ens6.dhcp4);
+  CHECK_FALSE(ens6.dhcp6);
+  CHECK(ens6.ra_route_metric == 0);
+  for (auto& a : ens6.addresses) CHECK(a.prefix.addr.is_v4());
+  for (auto& r : ens6.routes) CHECK(r.dst.addr.is_v4());
+  for (auto& r : ens6.rules) CHECK(r.family == Family::V4);
+  CHECK(has_rule(ens6, "10.0.1.64/28"));
+  CHECK(ens6.addresses.size() == 2);
+  // The host-wide IPv6 rule still follows the metadata, not the host's links.
+  CHECK(plan.global_rules == full.global_rules);
+}
