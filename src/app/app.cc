@@ -594,10 +594,9 @@ int cmd_remove(Context& ctx) {
   int status = kExitOk;
   std::vector<Change> changes;
   std::vector<FileChange> file_changes;
-  std::set<std::string> had_file;
   for (auto& name : ctx.opts.ifaces) {
-    if (file_exists(ctx.path(kNetworkdDir) + "/" + networkd_file_name(name))) had_file.insert(name);
     if (ctx.offline()) continue;
+    const bool had_file = file_exists(ctx.path(kNetworkdDir) + "/" + networkd_file_name(name));
     auto rec = std::find_if(state.interfaces.begin(), state.interfaces.end(),
                             [&](const InterfaceRecord& r) { return r.name == name; });
     auto link = std::find_if(host.links.begin(), host.links.end(), [&](const HostLink& l) { return l.name == name; });
@@ -606,7 +605,7 @@ int cmd_remove(Context& ctx) {
       ctx.log.info(name + ": nothing recorded as configured by ec2-netcfg");
       continue;
     }
-    auto rm = removal(name, ifindex, rec->table, ctx.cfg.link_group, host, had_file.count(name) > 0);
+    auto rm = removal(name, ifindex, rec->table, ctx.cfg.link_group, host, had_file);
     changes.insert(changes.end(), rm.begin(), rm.end());
   }
   // The last recorded ENI going: the host-wide rules go too, so nothing of ours is left.
