@@ -613,20 +613,8 @@ int cmd_remove(Context& ctx) {
     return std::find(ctx.opts.ifaces.begin(), ctx.opts.ifaces.end(), r.name) != ctx.opts.ifaces.end();
   });
   if (last) {
-    for (auto& r : host.rules) {
-      bool ours = r.protocol == kOwnProto ||
-                  (r.protocol == kNetworkdProto && r.suppress_ifgroup == ctx.cfg.link_group);  // networkd's copy
-      if (!ours || r.priority != ctx.cfg.table_base - 1 || r.table != 254) continue;
-      Change c;
-      c.op = Change::Op::DelRule;
-      c.rule.family = r.family;
-      c.rule.priority = r.priority;
-      c.rule.table = r.table;
-      c.rule.suppress_prefixlen = r.suppress_prefixlen;
-      c.rule.suppress_ifgroup = r.suppress_ifgroup;
-      c.protocol = r.protocol;
-      changes.push_back(c);
-    }
+    auto rm = global_removal(host, ctx.cfg.table_base, ctx.cfg.link_group);
+    changes.insert(changes.end(), rm.begin(), rm.end());
   }
   // The kernel first, each interface all or nothing; an interface whose removal was
   // undone keeps its file and its state record, so the next remove or apply finishes it.

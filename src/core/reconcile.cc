@@ -378,4 +378,18 @@ std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t tab
   return out;
 }
 
+std::vector<Change> global_removal(const HostState& host, uint32_t table_base, uint32_t link_group) {
+  std::vector<Change> out;
+  for (auto& o : host.rules) {
+    const bool ours = o.protocol == kOwnProto || (o.protocol == kNetworkdProto && o.suppress_ifgroup == link_group);
+    if (!ours || o.priority != table_base - 1 || o.table != kMainTable) continue;
+    Change c = make(Change::Op::DelRule, nullptr);
+    c.rule = rule_spec_of(o);
+    c.protocol = o.protocol;
+    out.push_back(c);
+  }
+  sort_rules(out);
+  return out;
+}
+
 }  // namespace ec2nc

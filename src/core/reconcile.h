@@ -88,4 +88,9 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
 std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t table, uint32_t link_group,
                             const HostState& host, bool networkd_files = false);
 
+/// Changes that take away ec2-netcfg's host-wide rules (priority `table_base` - 1, lookup
+/// main): its own, and networkd's copies of them (protocol static, suppress_ifgroup
+/// `link_group`). For the last ENI going.
+std::vector<Change> global_removal(const HostState& host, uint32_t table_base, uint32_t link_group);
+
 }  // namespace ec2nc

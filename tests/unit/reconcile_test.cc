@@ -431,3 +431,22 @@ TEST_CASE("networkd backend: networkd's static copies of rules and routes from o
     CHECK(std::count_if(rm.begin(), rm.end(), [](const Change& c) { return c.protocol == kStatic; }) == 2);
   }
 }
+
+TEST_CASE("global_removal: ec2-netcfg's host-wide rules and networkd's copies, nothing else") {
+  HostState h;
+  h.rules.push_back(orule(global_rule(Family::V4), kOwnProto));
+  h.rules.push_back(orule(global_rule(Family::V6), kStatic));  // networkd's copy from our file
+  RuleSpec other_group = global_rule(Family::V4);
+  other_group.suppress_ifgroup = 42;
+  h.rules.push_back(orule(other_group, kStatic));               // someone else's
+  RuleSpec other_prio = global_rule(Family::V4);
+  other_prio.priority = 500;
+  h.rules.push_back(orule(other_prio, kOwnProto));
+  auto cs = global_removal(h, 10000, 10000);
+  REQUIRE(cs.size() == 2);
+  CHECK(cs[0].op == Change::Op::DelRule);
+  CHECK(cs[0].protocol == kOwnProto);
+  CHECK(cs[0].rule == global_rule(Family::V4));
+  CHECK(cs[1].protocol == kStatic);
+  CHECK(cs[1].rule == global_rule(Family::V6));
+}
