@@ -1,36 +1,25 @@
-// The run-time record under ROOT/run/ec2-netcfg/: which interfaces ec2-netcfg
-// configured and with which table, so `remove` works after the link is gone and a
-// detached ENI's rules and routes are cleaned on the next apply.
+// Loading and saving the record (core/run_state.h) under ROOT/run/ec2-netcfg/.
 #pragma once
 
-#include <set>
 #include <string>
-#include <vector>
 
-#include "core/ip.h"
-#include "core/plan.h"
+#include "core/run_state.h"
 
 namespace ec2nc {
 
-struct InterfaceRecord {
-  std::string name;
-  MacAddr mac;
-  int ifindex = 0;
-  uint32_t table = 0;
+/// Outcome of loading DIR/state.json.
+struct StateLoad {
+  bool ok = true;       ///< False: the file exists but is damaged (or unreadable).
+  std::string error;    ///< Why, naming the file.
+  std::string kept_as;  ///< Where the damaged file was moved (so it is not lost).
 };
 
-struct RunState {
-  std::vector<InterfaceRecord> interfaces;
-};
+/// Loads DIR/state.json. A missing file is an empty state. A damaged one is reported
+/// (the caller then knows nothing it may remove) and, with `move_aside` (apply, which
+/// rebuilds the record), moved to DIR/state.json.damaged so it is not lost.
+StateLoad load_state(const std::string& dir, RunState* out, bool move_aside);
 
-/// Loads DIR/state.json. A missing file is an empty state (true); a corrupt one is
-/// reported and treated as empty (false).
-bool load_state(const std::string& dir, RunState* out, std::string* error);
 /// Writes DIR/state.json atomically (untouched when unchanged).
 bool save_state(const std::string& dir, const RunState& st, std::string* error);
-/// Records the actionable interfaces of `plan` (within `scope` when non-empty). The
-/// interfaces in `failed` (left as they were) keep what was recorded for them.
-void update_state(RunState* st, const Plan& plan, const std::vector<std::string>& scope,
-                  const std::set<std::string>& failed = {});
 
 }  // namespace ec2nc

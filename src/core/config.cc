@@ -61,7 +61,10 @@ Setter bool_setter(bool Config::*field) {
 }
 
 // The one table of keys. Table numbers must stay clear of 253-255 (default, main,
-// local) and leave room for 100 devices on 100 cards below 2^31.
+// local). The table number is also the priority of the ENI's source rules, and a rule
+// at 32766 or later sits behind `from all lookup main`: it would never be reached for
+// traffic main can route, so the highest slot (card 99, device 99) must stay below it.
+constexpr uint64_t kMaxTableBase = 32765 - (100 * 99 + 99);
 const std::vector<KeyRow>& rows() {
   static const std::vector<KeyRow> table = {
       {{"main", "backend", "(detected)",
@@ -74,8 +77,16 @@ const std::vector<KeyRow>& rows() {
        }},
       {{"main", "table-base", "10000",
         "routing table and rule priority of an ENI = table-base + 100*network-card + device-number; "
-        "ec2-netcfg's own rule that lets specific main-table routes win sits at table-base - 1"},
-       uint_setter(&Config::table_base, 1000, 2000000000)},
+        "ec2-netcfg's own rule that lets specific main-table routes win sits at table-base - 1. "
+        "At most 22766, so that every ENI's rule (up to card 99, device 99) sits before the main "
+        "table's rule at priority 32766"},
+       [](Config& c, const std::string& v) -> std::string {
+         std::string e = uint_setter(&Config::table_base, 1000, kMaxTableBase)(c, v);
+         if (!e.empty())
+           e += " (an ENI's rule priority is table-base + 100*network-card + device-number, up to "
+                "table-base + 9999, and must stay below 32766, the main table's rule)";
+         return e;
+       }},
       {{"main", "primary-rules", "yes",
         "source rules for the primary ENI's addresses too (no = the predecessor's behaviour)"},
        bool_setter(&Config::primary_rules)},

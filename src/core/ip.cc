@@ -1,5 +1,7 @@
 #include "core/ip.h"
 
+#include <algorithm>
+
 #include <arpa/inet.h>
 
 #include <cstdio>
@@ -47,6 +49,28 @@ bool IpAddr::is_link_local_v6() const {
   return family == Family::V6 && bytes[0] == 0xfe && (bytes[1] & 0xc0) == 0x80;
 }
 
+const char* IpAddr::never_assigned() const {
+  const auto& b = bytes;
+  if (family == Family::V4) {
+    if (b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 0) return "unspecified";
+    if (b[0] == 127) return "loopback";
+    if (b[0] == 169 && b[1] == 254) return b[2] == 169 && b[3] == 254 ? "the IMDS address" : "link-local";
+    if (b[0] >= 224 && b[0] <= 239) return "multicast";
+    if (b[0] >= 240 || b[0] == 0) return "reserved";
+    return nullptr;
+  }
+  static const std::array<uint8_t, 16> imds6 = {0xfd, 0x00, 0x0e, 0xc2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x54};
+  if (b == imds6) return "the IMDS address";
+  bool zero_head = std::all_of(b.begin(), b.begin() + 15, [](uint8_t x) { return x == 0; });
+  if (zero_head && b[15] == 0) return "unspecified";
+  if (zero_head && b[15] == 1) return "loopback";
+  if (is_link_local_v6()) return "link-local";
+  if (b[0] == 0xff) return "multicast";
+  // ::ffff:0:0/96 (IPv4-mapped) and the rest of ::/8 are never an interface's address.
+  if (b[0] == 0) return "reserved";
+  return nullptr;
+}
+
 std::optional<IpPrefix> IpPrefix::parse(std::string_view text, bool require_len) {
   auto slash = text.find('/');
   if (slash == std::string_view::npos) {
@@ -92,6 +116,13 @@ IpAddr IpPrefix::first_host() const {
     if (++a.bytes[i] != 0) break;
   }
   return a;
+}
+
+const char* MacAddr::never_assigned() const {
+  if (std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0; })) return "all-zero";
+  if (std::all_of(bytes.begin(), bytes.end(), [](uint8_t b) { return b == 0xff; })) return "broadcast";
+  if (bytes[0] & 1) return "multicast";
+  return nullptr;
 }
 
 std::optional<MacAddr> MacAddr::parse(std::string_view text) {

@@ -31,6 +31,10 @@ struct IpAddr {
   bool is_v4() const { return family == Family::V4; }
   /// True for fe80::/10.
   bool is_link_local_v6() const;
+  /// Why this address can never be an address EC2 assigns to an ENI: "loopback",
+  /// "link-local", "multicast", "unspecified", "reserved", "the IMDS address"; or
+  /// nullptr when it can be. (IMDS.md, "What IMDS never says".)
+  const char* never_assigned() const;
 
   bool operator==(const IpAddr& o) const { return family == o.family && bytes == o.bytes; }
   bool operator!=(const IpAddr& o) const { return !(*this == o); }
@@ -59,6 +63,10 @@ struct IpPrefix {
   /// The first usable host: network address + 1 (the VPC subnet router for IPv4).
   IpAddr first_host() const;
   Family family() const { return addr.family; }
+  /// True when every address of `inner` is inside this prefix.
+  bool covers(const IpPrefix& inner) const { return inner.len >= len && contains(inner.addr); }
+  /// True when the two prefixes share at least one address.
+  bool overlaps(const IpPrefix& o) const { return family() == o.family() && (covers(o) || o.covers(*this)); }
 
   bool operator==(const IpPrefix& o) const { return addr == o.addr && len == o.len; }
   bool operator!=(const IpPrefix& o) const { return !(*this == o); }
@@ -74,6 +82,9 @@ struct MacAddr {
   static std::optional<MacAddr> parse(std::string_view text);
   /// Lower-case colon form, as IMDS lists it.
   std::string str() const;
+  /// Why this can never be an ENI's MAC: "all-zero", "broadcast", "multicast"; or
+  /// nullptr for a unicast MAC.
+  const char* never_assigned() const;
   bool operator==(const MacAddr& o) const { return bytes == o.bytes; }
   bool operator!=(const MacAddr& o) const { return bytes != o.bytes; }
   bool operator<(const MacAddr& o) const { return bytes < o.bytes; }

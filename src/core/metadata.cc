@@ -155,10 +155,11 @@ class EniReader {
         key,
         [fam](const std::string& s) -> std::optional<IpAddr> {
           auto a = IpAddr::parse(s);
-          if (!a || a->family != fam) return std::nullopt;
+          if (!a || a->family != fam || a->never_assigned()) return std::nullopt;
           return a;
         },
-        fam == Family::V4 ? "an IPv4 address" : "an IPv6 address");
+        fam == Family::V4 ? "a unicast IPv4 address EC2 can assign (not loopback, link-local, multicast or IMDS)"
+                          : "a unicast IPv6 address EC2 can assign (not loopback, link-local, multicast or IMDS)");
   }
 
   std::vector<IpPrefix> prefixes(const std::string& key, Family fam, uint8_t min_len) {
@@ -170,6 +171,23 @@ class EniReader {
           return p;
         },
         fam == Family::V4 ? "an IPv4 network prefix" : "an IPv6 network prefix");
+  }
+
+  /// A subnet or delegated prefix must hold only addresses EC2 can assign: not inside
+  /// loopback, link-local, multicast or reserved space, and not holding an IMDS address.
+  bool usable_block(const std::string& key, const IpPrefix& p) {
+    static const IpPrefix imds4 = *IpPrefix::parse("169.254.169.254/32");
+    static const IpPrefix imds6 = *IpPrefix::parse("fd00:ec2::254/128");
+    const char* why = p.addr.never_assigned();
+    if (why) {
+      invalid(key, p.str(), std::string("inside ") + why + " address space");
+      return false;
+    }
+    if (p.covers(imds4) || p.covers(imds6)) {
+      invalid(key, p.str(), "holds the IMDS address");
+      return false;
+    }
+    return true;
   }
 
  private:
@@ -325,6 +343,7 @@ EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& pri
       return eni;
     }
     eni.subnet_ipv4 = subnets[0];
+    if (!r.usable_block("subnet-ipv4-cidr-block", *eni.subnet_ipv4)) return eni;
     for (auto& a : eni.local_ipv4s) {
       if (!eni.subnet_ipv4->contains(a)) {
         r.invalid("local-ipv4s", a.str(), "not inside subnet " + eni.subnet_ipv4->str());
@@ -343,6 +362,8 @@ EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& pri
   if (v6_subnets) {
     eni.subnet_ipv6 = r.prefixes("subnet-ipv6-cidr-blocks", Family::V6, 8);
     if (!r.ok()) return eni;
+    for (auto& p : eni.subnet_ipv6)
+      if (!r.usable_block("subnet-ipv6-cidr-blocks", p)) return eni;
   }
   if (v6_addrs) {
     eni.ipv6s = r.addrs("ipv6s", Family::V6);
@@ -362,13 +383,31 @@ EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& pri
     }
   }
 
+  // Delegated prefixes are carved from the ENI's own subnet, always.
   if (r.listed("ipv4-prefix")) {
     eni.ipv4_prefixes = r.prefixes("ipv4-prefix", Family::V4, 8);
     if (!r.ok()) return eni;
+    for (auto& p : eni.ipv4_prefixes) {
+      if (!r.usable_block("ipv4-prefix", p)) return eni;
+      if (!eni.subnet_ipv4 || !eni.subnet_ipv4->covers(p)) {
+        r.invalid("ipv4-prefix", p.str(),
+                  eni.subnet_ipv4 ? "not inside subnet " + eni.subnet_ipv4->str() : std::string("the ENI has no IPv4 subnet"));
+        return eni;
+      }
+    }
   }
   if (r.listed("ipv6-prefix")) {
     eni.ipv6_prefixes = r.prefixes("ipv6-prefix", Family::V6, 8);
     if (!r.ok()) return eni;
+    for (auto& p : eni.ipv6_prefixes) {
+      if (!r.usable_block("ipv6-prefix", p)) return eni;
+      bool inside = std::any_of(eni.subnet_ipv6.begin(), eni.subnet_ipv6.end(),
+                                [&](const IpPrefix& s6) { return s6.covers(p); });
+      if (!inside) {
+        r.invalid("ipv6-prefix", p.str(), "not inside any of subnet-ipv6-cidr-blocks");
+        return eni;
+      }
+    }
   }
   if (r.listed("vpc-ipv4-cidr-blocks")) {
     eni.vpc_ipv4 = r.prefixes("vpc-ipv4-cidr-blocks", Family::V4, 8);
@@ -412,8 +451,11 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
   std::string mac_text = mac.body;
   while (!mac_text.empty() && mac_text.back() == '\n') mac_text.pop_back();
   auto primary = MacAddr::parse(mac_text);
-  if (!primary) {
-    out.fatal = "meta-data/mac: invalid value \"" + EniReader::printable(mac_text) + "\" (expected a MAC address)";
+  if (!primary || primary->never_assigned()) {
+    out.fatal = "meta-data/mac: invalid value \"" + EniReader::printable(mac_text) + "\" (expected " +
+                (primary ? std::string("a unicast MAC address, not ") + primary->never_assigned()
+                         : std::string("a MAC address")) +
+                ")";
     return out;
   }
   out.instance.primary_mac = *primary;
@@ -432,12 +474,25 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
     std::string entry = line;
     if (!entry.empty() && entry.back() == '/') entry.pop_back();
     auto m = MacAddr::parse(entry);
-    if (!m) {
-      out.fatal = std::string(kMacsPath) + ": invalid entry \"" + EniReader::printable(line) +
-                  "\" (expected a MAC address)";
+    if (!m || m->never_assigned()) {
+      out.fatal = std::string(kMacsPath) + ": invalid entry \"" + EniReader::printable(line) + "\" (expected " +
+                  (m ? std::string("a unicast MAC address, not ") + m->never_assigned() : std::string("a MAC address")) +
+                  ")";
       return out;
     }
-    macs.push_back(*m);
+    if (std::find(macs.begin(), macs.end(), *m) == macs.end()) macs.push_back(*m);
+  }
+  // Every instance has its primary ENI: a listing without it (or without any ENI) is a
+  // read IMDS cannot mean, never evidence that ENIs went away.
+  if (macs.empty()) {
+    out.fatal = std::string(kMacsPath) + ": the listing is empty (an instance always has its primary ENI); "
+                "not acted on";
+    return out;
+  }
+  if (std::find(macs.begin(), macs.end(), *primary) == macs.end()) {
+    out.fatal = std::string(kMacsPath) + ": the listing lacks meta-data/mac " + primary->str() +
+                " (an instance always has its primary ENI); not acted on";
+    return out;
   }
   if (macs.size() > 256) {
     out.fatal = std::string(kMacsPath) + ": " + std::to_string(macs.size()) + " entries (more than EC2 can attach)";

@@ -25,8 +25,19 @@ struct ObservedAddress {
   uint8_t scope = 0;
 };
 
+/// One next hop of a multipath route (RTA_MULTIPATH).
+struct ObservedNexthop {
+  int oif = 0;
+  std::optional<IpAddr> gateway;
+  uint32_t flags = 0;  ///< rtnh_flags (RTNH_F_ONLINK = 4).
+  bool operator==(const ObservedNexthop& o) const { return oif == o.oif && gateway == o.gateway && flags == o.flags; }
+};
+
 /// A route as the kernel reports it (RTM_NEWROUTE), unicast single-path only
 /// matters to ec2-netcfg; others are kept with their fields so they are never touched.
+/// The kernel merges IPv6 default routes learned from router advertisements on several
+/// links with the same metric into one multipath route: its next hops are decoded so the
+/// router of each link can still be found.
 struct ObservedRoute {
   uint32_t table = 0;
   IpPrefix dst;
@@ -38,6 +49,7 @@ struct ObservedRoute {
   uint32_t metric = 0;     ///< RTA_PRIORITY.
   uint32_t flags = 0;      ///< rtm_flags / nexthop flags (RTNH_F_ONLINK = 4).
   bool multipath = false;
+  std::vector<ObservedNexthop> nexthops;  ///< Of a multipath route.
 };
 
 /// A routing policy rule as the kernel reports it (RTM_NEWRULE).

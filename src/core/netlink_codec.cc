@@ -149,7 +149,42 @@ NlMessage encode_route(bool add, int ifindex, const RouteSpec& r, uint32_t seq, 
   if (r.dst.len > 0) put_addr(nlh, RTA_DST, r.dst.network().addr);
   if (r.gateway) put_addr(nlh, RTA_GATEWAY, *r.gateway);
   if (ifindex > 0) mnl_attr_put_u32(nlh, RTA_OIF, uint32_t(ifindex));
+  if (r.metric > 0) mnl_attr_put_u32(nlh, RTA_PRIORITY, r.metric);
   return finish(buf, nlh);
+}
+
+NlMessage encode_route_get(const IpAddr& dst, uint32_t seq) {
+  std::vector<uint8_t> buf;
+  auto [nlh, rtm] = start<rtmsg>(buf, RTM_GETROUTE, NLM_F_REQUEST, seq);
+  rtm->rtm_family = dst.is_v4() ? AF_INET : AF_INET6;
+  rtm->rtm_dst_len = dst.bits();
+  put_addr(nlh, RTA_DST, dst);
+  return finish(buf, nlh);
+}
+
+bool decode_route_get(const void* data, size_t len, uint32_t seq, bool* found, bool* reachable, std::string* error) {
+  *found = false;
+  auto* nlh = static_cast<const nlmsghdr*>(data);
+  int left = int(len);
+  while (mnl_nlmsg_ok(nlh, left)) {
+    if (nlh->nlmsg_seq == seq) {
+      if (nlh->nlmsg_type == NLMSG_ERROR) {
+        if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(nlmsgerr)) return *error = "route get: truncated error", false;
+        *found = true;
+        *reachable = false;
+        return true;
+      }
+      if (nlh->nlmsg_type == RTM_NEWROUTE) {
+        auto* rtm = fixed_header<rtmsg>(nlh);
+        if (!rtm) return *error = "route get: truncated reply", false;
+        *found = true;
+        *reachable = rtm->rtm_type == RTN_UNICAST || rtm->rtm_type == RTN_LOCAL;
+        return true;
+      }
+    }
+    nlh = mnl_nlmsg_next(nlh, &left);
+  }
+  return true;
 }
 
 NlMessage encode_rule(bool add, const RuleSpec& r, uint32_t seq, uint8_t protocol) {
@@ -245,6 +280,8 @@ Decoded decode_link(const nlmsghdr* nlh, HostLink* out, std::string* error) {
   HostLink l;
   l.ifindex = ifi->ifi_index;
   l.up = (ifi->ifi_flags & IFF_UP) != 0;
+  l.loopback = (ifi->ifi_flags & IFF_LOOPBACK) != 0;
+  l.type = ifi->ifi_type;
   std::string err;
   bool ok = for_each_attr(nlh, sizeof(ifinfomsg), [&](const nlattr* a) {
     const uint16_t t = mnl_attr_get_type(a);
@@ -338,6 +375,48 @@ Decoded decode_address(const nlmsghdr* nlh, ObservedAddress* out, std::string* e
   return Decoded::Ok;
 }
 
+// The rtnexthop records of an RTA_MULTIPATH attribute, each with its own attributes
+// (RTA_GATEWAY, RTA_VIA). False when a record is truncated or an attribute malformed.
+bool decode_nexthops(const nlattr* a, Family f, std::vector<ObservedNexthop>* out) {
+  auto* p = static_cast<const uint8_t*>(mnl_attr_get_payload(a));
+  size_t left = mnl_attr_get_payload_len(a);
+  while (left >= sizeof(rtnexthop)) {
+    rtnexthop nh;
+    std::memcpy(&nh, p, sizeof(nh));
+    if (nh.rtnh_len < sizeof(rtnexthop) || nh.rtnh_len > left) return false;
+    ObservedNexthop o;
+    o.oif = nh.rtnh_ifindex;
+    o.flags = nh.rtnh_flags;
+    size_t off = RTNH_ALIGN(sizeof(rtnexthop));
+    while (off + sizeof(nlattr) <= nh.rtnh_len) {
+      nlattr at;
+      std::memcpy(&at, p + off, sizeof(at));
+      if (at.nla_len < sizeof(nlattr) || off + at.nla_len > nh.rtnh_len) return false;
+      const uint8_t* payload = p + off + NLA_HDRLEN;
+      const size_t plen = at.nla_len - NLA_HDRLEN;
+      const uint16_t type = at.nla_type & NLA_TYPE_MASK;
+      const size_t n = f == Family::V4 ? 4 : 16;
+      if (type == RTA_GATEWAY) {
+        if (plen != n) return false;
+        o.gateway = IpAddr::from_bytes(f, payload);
+      } else if (type == RTA_VIA && plen >= sizeof(rtvia)) {
+        rtvia hdr;
+        std::memcpy(&hdr, payload, sizeof(hdr));
+        Family vf;
+        if (family_of(uint8_t(hdr.rtvia_family), &vf) && plen == sizeof(rtvia) + (vf == Family::V4 ? 4u : 16u))
+          o.gateway = IpAddr::from_bytes(vf, payload + sizeof(rtvia));
+      }
+      off += NLA_ALIGN(at.nla_len);
+    }
+    out->push_back(o);
+    const size_t step = RTNH_ALIGN(nh.rtnh_len);
+    if (step >= left) break;
+    p += step;
+    left -= step;
+  }
+  return true;
+}
+
 Decoded decode_route(const nlmsghdr* nlh, ObservedRoute* out, std::string* error) {
   auto* rtm = fixed_header<rtmsg>(nlh);
   if (!rtm) return bad(error, "RTM_NEWROUTE: truncated header");
@@ -392,10 +471,12 @@ Decoded decode_route(const nlmsghdr* nlh, ObservedRoute* out, std::string* error
         if (!valid(a, MNL_TYPE_U32)) return err = attr_error("RTM_NEWROUTE", t, a), false;
         r.table = mnl_attr_get_u32(a);
         break;
-      case RTA_MULTIPATH:
+      case RTA_MULTIPATH: {
         if (!valid(a, MNL_TYPE_BINARY)) return err = attr_error("RTM_NEWROUTE", t, a), false;
         r.multipath = true;
+        if (!decode_nexthops(a, f, &r.nexthops)) return err = "RTM_NEWROUTE: malformed RTA_MULTIPATH", false;
         break;
+      }
       default:
         break;
     }

@@ -43,6 +43,15 @@ bool encode_change(const Change& c, uint32_t seq, NlMessage* out);
 /// or RTM_GETRULE, for `family` (AF_UNSPEC, AF_INET or AF_INET6).
 NlMessage encode_dump(uint16_t type, uint8_t family, uint32_t seq);
 
+/// RTM_GETROUTE for one destination (what `ip route get DST` asks): the kernel answers
+/// with the route it would use, or an error (ENETUNREACH).
+NlMessage encode_route_get(const IpAddr& dst, uint32_t seq);
+
+/// The answer to encode_route_get in one received chunk: *found true when a message for
+/// `seq` was in it; then *reachable says whether the kernel has a usable route (a unicast
+/// or local one; not unreachable, prohibit or blackhole). False + error when malformed.
+bool decode_route_get(const void* data, size_t len, uint32_t seq, bool* found, bool* reachable, std::string* error);
+
 /// Outcome of decoding one message.
 enum class Decoded {
   Ok,         ///< The object was filled in.

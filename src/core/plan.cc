@@ -35,6 +35,7 @@ void plan_eni(const Config& cfg, const EniMetadata& md, bool ipv6_off, Interface
   ip.table = table_for(cfg.table_base, eni.network_card, eni.device_number);
   ip.link_group = cfg.link_group;
   ip.ra_route_metric = (!eni.is_primary && eni.has_ipv6()) ? ip.table : 0;
+  ip.main_route_metric = eni.is_primary ? 0 : ip.table;
   ip.dhcp4 = eni.has_ipv4();
   ip.dhcp6 = !eni.ipv6s.empty();
   const bool rules_for_addresses = !eni.is_primary || cfg.primary_rules;
@@ -111,6 +112,15 @@ void plan_eni(const Config& cfg, const EniMetadata& md, bool ipv6_off, Interface
 
 }  // namespace
 
+bool HostLink::can_be_eni() const {
+  static const char* const kAggregates[] = {"bridge", "bond", "team", "vlan", "macvlan", "macvtap", "ipvlan",
+                                            "vxlan", "dummy", "vrf", "tun", "tap"};
+  if (loopback || type != 1 || mac.never_assigned()) return false;
+  for (const char* k : kAggregates)
+    if (kind == k) return false;
+  return true;
+}
+
 Plan make_plan(const Config& cfg, const InstanceMetadata& md, const std::vector<HostLink>& links) {
   Plan plan;
   plan.table_base = cfg.table_base;
@@ -127,8 +137,7 @@ Plan make_plan(const Config& cfg, const InstanceMetadata& md, const std::vector<
     // Match by MAC; the lowest ifindex wins should a MAC appear twice (a bond's slave).
     bool opt_out = false, ipv6_off = false;
     for (auto& l : links) {
-      if (l.mac == mac && (ip.ifindex == 0 || l.ifindex < ip.ifindex) && l.kind != "bridge" &&
-          l.kind != "bond" && l.kind != "vlan" && l.kind != "macvlan") {
+      if (l.mac == mac && l.can_be_eni() && (ip.ifindex == 0 || l.ifindex < ip.ifindex)) {
         ip.ifindex = l.ifindex;
         ip.name = l.name;
         opt_out = l.opt_out;

@@ -21,12 +21,19 @@ struct HostLink {
   bool up = false;
   uint32_t group = 0;
   std::string kind;  ///< IFLA_INFO_KIND ("veth", "bridge", ...) or "" for a plain device.
+  uint16_t type = 1;     ///< ifi_type (ARPHRD_*): 1 = Ethernet.
+  bool loopback = false; ///< IFF_LOOPBACK.
   bool opt_out = false;  ///< EC2_NETCFG_IGNORE=1 in the udev database: leave it alone.
   bool ipv6_off = false; ///< IPv6 turned off on the link (disable_ipv6=1, or no IPv6 in the kernel).
   bool operator==(const HostLink& o) const {
     return ifindex == o.ifindex && name == o.name && mac == o.mac && up == o.up && group == o.group &&
-           kind == o.kind && opt_out == o.opt_out && ipv6_off == o.ipv6_off;
+           kind == o.kind && type == o.type && loopback == o.loopback && opt_out == o.opt_out &&
+           ipv6_off == o.ipv6_off;
   }
+  /// Whether this link can be an ENI at all: an Ethernet device with a unicast MAC that
+  /// is not loopback and not a software aggregate (bridge, bond, VLAN, macvlan...) that
+  /// merely carries an ENI's MAC. No other link is ever matched to IMDS, so none is touched.
+  bool can_be_eni() const;
 };
 
 /// Routing protocol number marking ec2-netcfg's routes and rules (and IFA_PROTO on
@@ -52,9 +59,13 @@ struct RouteSpec {
   bool gateway_from_ra = false;   ///< IPv6 default: next hop is the router learned from RAs.
   bool onlink = false;            ///< RTNH_F_ONLINK (GatewayOnLink=yes).
   uint8_t scope = 0;              ///< RT_SCOPE_UNIVERSE (0) or RT_SCOPE_LINK (253).
+  /// RTA_PRIORITY: 0 = not given (the kernel's default on add; any metric on delete).
+  /// Planned routes leave it 0; a delete of an observed route names its metric, so it
+  /// takes that route and no other, and undoing it restores the same route.
+  uint32_t metric = 0;
   bool operator==(const RouteSpec& o) const {
     return table == o.table && dst == o.dst && gateway == o.gateway &&
-           gateway_from_ra == o.gateway_from_ra && onlink == o.onlink && scope == o.scope;
+           gateway_from_ra == o.gateway_from_ra && onlink == o.onlink && scope == o.scope && metric == o.metric;
   }
   bool operator<(const RouteSpec& o) const {
     if (table != o.table) return table < o.table;
@@ -101,6 +112,10 @@ struct InterfacePlan {
   uint32_t table = 0;   ///< Also the priority of its source rules.
   uint32_t link_group = 0;        ///< Group to set on the link (0: leave the group alone).
   uint32_t ra_route_metric = 0;   ///< Metric for RA default routes in main (0: leave).
+  /// Metric the ENI's networkd file gives its DHCPv4 and RA routes in main (secondary
+  /// ENIs: the table number, so they never compete with the primary's; 0 for the
+  /// primary: networkd's default, 1024).
+  uint32_t main_route_metric = 0;
   bool dhcp4 = false;
   bool dhcp6 = false;
   std::vector<AddressSpec> addresses;

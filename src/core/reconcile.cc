@@ -58,22 +58,32 @@ RouteSpec route_spec_of(const ObservedRoute& o) {
   r.gateway = o.gateway;
   r.onlink = (o.flags & 4) != 0;  // RTNH_F_ONLINK
   r.scope = o.scope;
+  r.metric = o.metric;
   return r;
 }
 
-// The kernel's default route learned from router advertisements on `ifindex`.
+// The router of `ifindex` learned from router advertisements: the next hop of an
+// IPv6 default route in main through that link (a multipath one included: the kernel
+// merges RA defaults of several links with equal metrics), proto ra preferred.
 std::optional<IpAddr> ra_router(const HostState& host, int ifindex) {
   std::optional<IpAddr> best;
   bool best_is_ra = false;
-  for (auto& r : host.routes) {
-    if (r.table != kMainTable || r.dst.family() != Family::V6 || !is_default(r.dst) || r.oif != ifindex ||
-        !r.gateway || !r.gateway->is_link_local_v6() || r.multipath)
-      continue;
-    const bool is_ra = r.protocol == kRtprotRa;
-    if (!best || (is_ra && !best_is_ra) || (is_ra == best_is_ra && *r.gateway < *best)) {
-      best = r.gateway;
+  auto consider = [&](const std::optional<IpAddr>& gw, bool is_ra) {
+    if (!gw || !gw->is_link_local_v6()) return;
+    if (!best || (is_ra && !best_is_ra) || (is_ra == best_is_ra && *gw < *best)) {
+      best = gw;
       best_is_ra = is_ra;
     }
+  };
+  for (auto& r : host.routes) {
+    if (r.table != kMainTable || r.dst.family() != Family::V6 || !is_default(r.dst)) continue;
+    const bool is_ra = r.protocol == kRtprotRa;
+    if (!r.multipath) {
+      if (r.oif == ifindex) consider(r.gateway, is_ra);
+      continue;
+    }
+    for (auto& nh : r.nexthops)
+      if (nh.oif == ifindex) consider(nh.gateway, is_ra);
   }
   return best;
 }
@@ -165,17 +175,23 @@ Change inverse(const Change& c) {
   return u;
 }
 
-bool owns_rule(const ObservedRule& o, uint32_t table, bool networkd_files) {
+bool owns_rule(const ObservedRule& o, uint32_t table, const InterfaceRecord* rec) {
   if (o.table != table) return false;
   if (o.protocol == kOwnProto) return true;
-  return networkd_files && o.protocol == kNetworkdProto && o.priority == table && o.action == 1 && !o.has_other_selectors &&
-         o.iifname.empty() && o.oifname.empty() && o.fwmark == 0 && !o.invert;
+  if (!rec || o.protocol != kNetworkdProto) return false;
+  return std::any_of(rec->file_rules.begin(), rec->file_rules.end(),
+                     [&](const RuleSpec& r) { return rule_satisfies(o, r); });
 }
 
-bool owns_route(const ObservedRoute& o, uint32_t table, int ifindex, bool networkd_files) {
+bool owns_route(const ObservedRoute& o, uint32_t table, int ifindex, const InterfaceRecord* rec) {
   if (o.table != table) return false;
   if (o.protocol == kOwnProto) return true;
-  return networkd_files && o.protocol == kNetworkdProto && (ifindex == 0 || o.oif == ifindex);
+  if (!rec || o.protocol != kNetworkdProto || o.multipath || (ifindex != 0 && o.oif != ifindex)) return false;
+  return rec->wrote_route(route_spec_of(o));
+}
+
+bool owns_address(const ObservedAddress& o, const InterfaceRecord* rec) {
+  return o.proto == kOwnProto || (rec && rec->owns_address(o.prefix.addr));
 }
 
 std::vector<Change> reconcile(const Plan& plan, const HostState& host, const ReconcileScope& scope) {
@@ -208,6 +224,9 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
     if (!ip.actionable()) continue;
     if (!scope.only.empty() && std::find(scope.only.begin(), scope.only.end(), ip.name) == scope.only.end())
       continue;
+    // The record speaks for this link only if it is about this very link.
+    const InterfaceRecord* rec = scope.records ? scope.records->find(ip.name) : nullptr;
+    if (rec && (rec->mac != ip.mac || rec->ifindex != ip.ifindex)) rec = nullptr;
 
     if (const HostLink* link = find_link(host, ip.ifindex)) {
       if (!link->up) link_up.push_back(make(Change::Op::SetLinkUp, &ip));
@@ -231,7 +250,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       }
     }
     for (auto& o : host.addresses) {
-      if (o.ifindex != ip.ifindex || o.proto != kOwnProto) continue;
+      if (o.ifindex != ip.ifindex || !owns_address(o, rec)) continue;
       bool wanted = std::any_of(ip.addresses.begin(), ip.addresses.end(),
                                 [&](const AddressSpec& a) { return a.prefix.addr == o.prefix.addr; });
       if (!wanted) {
@@ -266,7 +285,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       }
     }
     for (auto& o : host.routes) {
-      if (!owns_route(o, ip.table, ip.ifindex, scope.networkd_files)) continue;
+      if (!owns_route(o, ip.table, ip.ifindex, rec)) continue;
       if (keep_v6_default && o.dst.family() == Family::V6 && is_default(o.dst)) continue;
       bool wanted = std::any_of(routes.begin(), routes.end(),
                                 [&](const RouteSpec& w) { return route_satisfies(o, ip.ifindex, w); });
@@ -290,7 +309,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       }
     }
     for (auto& o : host.rules) {
-      if (!owns_rule(o, ip.table, scope.networkd_files)) continue;
+      if (!owns_rule(o, ip.table, rec)) continue;
       bool wanted = std::any_of(ip.rules.begin(), ip.rules.end(),
                                 [&](const RuleSpec& w) { return rule_satisfies(o, w); });
       if (!wanted) {
@@ -330,7 +349,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
 }
 
 std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t table, uint32_t link_group,
-                            const HostState& host, bool networkd_files) {
+                            const HostState& host, const InterfaceRecord* rec) {
   std::vector<Change> rules, routes, addresses, group;
   auto make_change = [&](Change::Op op) {
     Change c;
@@ -340,14 +359,14 @@ std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t tab
     return c;
   };
   for (auto& o : host.rules) {
-    if (!owns_rule(o, table, networkd_files)) continue;
+    if (!owns_rule(o, table, rec)) continue;
     Change c = make_change(Change::Op::DelRule);
     c.rule = rule_spec_of(o);
     c.protocol = o.protocol;
     rules.push_back(c);
   }
   for (auto& o : host.routes) {
-    if (!owns_route(o, table, ifindex, networkd_files)) continue;
+    if (!owns_route(o, table, ifindex, rec)) continue;
     Change c = make_change(Change::Op::DelRoute);
     c.ifindex = o.oif;
     c.route = route_spec_of(o);
@@ -356,7 +375,7 @@ std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t tab
   }
   if (ifindex > 0) {
     for (auto& o : host.addresses) {
-      if (o.ifindex != ifindex || o.proto != kOwnProto) continue;
+      if (o.ifindex != ifindex || !owns_address(o, rec)) continue;
       Change c = make_change(Change::Op::DelAddress);
       c.address.prefix = o.prefix;
       c.address.deprecated = o.preferred == 0;

@@ -11,6 +11,7 @@
 
 #include "core/netlink.h"
 #include "core/plan.h"
+#include "core/run_state.h"
 
 namespace ec2nc {
 
@@ -53,14 +54,16 @@ Change inverse(const Change& c);
 /// RTPROT_STATIC: what systemd-networkd marks the routes and rules of its .network files with.
 constexpr uint8_t kNetworkdProto = 4;
 
-/// Whether ec2-netcfg may delete an observed rule of the ENI whose table is `table`: it
-/// carries ec2-netcfg's mark, or, where ec2-netcfg writes .network files for networkd
-/// (`networkd_files`), it is networkd's copy of a rule from such a file (protocol static,
-/// the ENI's own table at the ENI's own priority, no other selector).
-bool owns_rule(const ObservedRule& o, uint32_t table, bool networkd_files);
-/// The same for a route: ec2-netcfg's mark, or (`networkd_files`) networkd's static copy
-/// in the ENI's table through the ENI (`ifindex`; 0 = the link is gone).
-bool owns_route(const ObservedRoute& o, uint32_t table, int ifindex, bool networkd_files);
+/// Whether ec2-netcfg may delete an observed rule in the table `table` of an ENI whose
+/// record is `rec` (nullptr: none): it carries ec2-netcfg's mark, or it is networkd's
+/// protocol-static copy of a rule ec2-netcfg wrote into that ENI's networkd file (the
+/// record says which). A rule of anyone else's, whatever its protocol, is never ours.
+bool owns_rule(const ObservedRule& o, uint32_t table, const InterfaceRecord* rec);
+/// The same for a route in the ENI's table through the ENI (`ifindex`; 0 = the link is gone).
+bool owns_route(const ObservedRoute& o, uint32_t table, int ifindex, const InterfaceRecord* rec);
+/// The same for an address on the ENI's link: IFA_PROTO says ec2-netcfg's, or the record
+/// says ec2-netcfg added it (kernels before 5.18 keep no IFA_PROTO).
+bool owns_address(const ObservedAddress& o, const InterfaceRecord* rec);
 
 /// Which part of the host a run may change.
 struct ReconcileScope {
@@ -69,9 +72,8 @@ struct ReconcileScope {
   /// Whether ec2-netcfg's global rules not in the plan may be deleted (only when the
   /// plan was computed from a complete metadata read and manages no ENI at all).
   bool may_remove_global_rules = false;
-  /// ec2-netcfg writes .network files (networkd backend): networkd's static copies of
-  /// their rules and routes are ec2-netcfg's to delete too (owns_rule, owns_route).
-  bool networkd_files = false;
+  /// What ec2-netcfg recorded (ownership evidence beyond the kernel's marks); may be null.
+  const RunState* records = nullptr;
 };
 
 /// Changes that bring the actionable interfaces of `plan` (within `scope`) to their
@@ -83,10 +85,10 @@ struct ReconcileScope {
 std::vector<Change> reconcile(const Plan& plan, const HostState& host, const ReconcileScope& scope);
 
 /// Changes that take away everything of ec2-netcfg's for one interface: its addresses
-/// (only when the link still exists), its rules (by table), its table's routes.
-/// `ifindex` is 0 when the interface is already gone.
+/// (only when the link still exists), its rules (by table), its table's routes, its group.
+/// `ifindex` is 0 when the interface is already gone; `rec` is its record (may be null).
 std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t table, uint32_t link_group,
-                            const HostState& host, bool networkd_files = false);
+                            const HostState& host, const InterfaceRecord* rec);
 
 /// Changes that take away ec2-netcfg's host-wide rules (priority `table_base` - 1, lookup
 /// main): its own, and networkd's copies of them (protocol static, suppress_ifgroup

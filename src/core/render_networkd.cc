@@ -107,7 +107,7 @@ std::string render_interface(const InterfacePlan& ip, const std::vector<RuleSpec
     out += "\n[DHCPv4]\n";
     out += "UseMTU=yes\n";
     // Above the primary's default metric (1024): the primary's default route stays the system default.
-    if (!ip.primary) out += "RouteMetric=" + std::to_string(ip.table) + "\n";
+    if (ip.main_route_metric) out += "RouteMetric=" + std::to_string(ip.main_route_metric) + "\n";
     // Only the primary ENI's lease may name the host.
     if (!ip.primary) out += "UseHostname=no\n";
   }
@@ -156,6 +156,12 @@ bool is_own_networkd_file(const std::string& name) {
   if (n.size() <= prefix.size() + suffix.size()) return false;
   if (n.substr(0, prefix.size()) != prefix || n.substr(n.size() - suffix.size()) != suffix) return false;
   return is_safe_name(n.substr(prefix.size(), n.size() - prefix.size() - suffix.size()));
+}
+
+std::string networkd_file_iface(const std::string& name) {
+  if (!is_own_networkd_file(name)) return "";
+  const size_t p = std::string_view(kFilePrefix).size(), q = std::string_view(kFileSuffix).size();
+  return name.substr(p, name.size() - p - q);
 }
 
 }  // namespace ec2nc

@@ -24,4 +24,7 @@ std::string networkd_file_name(const std::string& ifname);
 /// True for file names that ec2-netcfg's networkd renderer owns (for stale-file removal).
 bool is_own_networkd_file(const std::string& name);
 
+/// The interface name of one of ec2-netcfg's file names ("" for any other name).
+std::string networkd_file_iface(const std::string& name);
+
 }  // namespace ec2nc

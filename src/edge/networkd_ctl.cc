@@ -1,21 +1,20 @@
 #include "edge/networkd_ctl.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <cstdlib>
+#include <cerrno>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <map>
 #include <regex>
-#include <sstream>
+#include <thread>
 #include <vector>
-
-#include "edge/files.h"
 
 extern char** environ;
 
@@ -23,49 +22,22 @@ namespace ec2nc {
 
 namespace {
 
-std::string link_of(const std::string& path) {
-  char buf[256];
-  ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
-  if (n < 0) return "";
-  buf[n] = '\0';
-  return buf;
+using Clock = std::chrono::steady_clock;
+
+bool exists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
 }
 
-/// Start time of a process in seconds since the epoch, or -1. /proc/PID/stat gives it in
-/// clock ticks since boot (CLOCK_BOOTTIME); the boot instant comes from the two clocks
-/// (/proc/stat's btime is whole seconds: too coarse beside a file written just before).
-double process_start_epoch(const std::string& pid) {
-  std::string stat, error;
-  if (!read_file("/proc/" + pid + "/stat", &stat, &error)) return -1;
-  auto close = stat.rfind(')');
-  if (close == std::string::npos || close + 2 > stat.size()) return -1;
-  std::istringstream in(stat.substr(close + 2));
-  std::string field;
-  for (int i = 3; i <= 22 && in >> field; ++i) {  // state is field 3, starttime field 22
-    if (i != 22) continue;
-    timespec real{}, boot{};
-    clock_gettime(CLOCK_REALTIME, &real);
-    clock_gettime(CLOCK_BOOTTIME, &boot);
-    double boot_epoch = (double(real.tv_sec) + real.tv_nsec / 1e9) - (double(boot.tv_sec) + boot.tv_nsec / 1e9);
-    return boot_epoch + std::atof(field.c_str()) / double(sysconf(_SC_CLK_TCK));
-  }
-  return -1;
-}
-
-double mtime_of(const std::string& path) {
-  struct stat sb;
-  if (::stat(path.c_str(), &sb) != 0) return -1;
-  return double(sb.st_mtim.tv_sec) + double(sb.st_mtim.tv_nsec) / 1e9;
-}
-
-/// The configuration files networkd read when it started at `started`, in the order it
-/// applied them: networkd.conf, then the networkd.conf.d drop-ins by name, where a name
-/// in /etc hides the same name in /run, which hides /usr/local/lib and /usr/lib. Files
-/// written after its start were not read, and hide nothing it did read.
-std::vector<std::string> networkd_conf_files_read(double started) {
+/// networkd.conf, then the drop-ins by name as networkd orders them.
+std::vector<std::string> networkd_conf_files() {
   std::vector<std::string> out;
-  if (mtime_of("/etc/systemd/networkd.conf") >= 0 && mtime_of("/etc/systemd/networkd.conf") < started)
-    out.push_back("/etc/systemd/networkd.conf");
+  for (const char* f : {"/etc/systemd/networkd.conf", "/usr/lib/systemd/networkd.conf", "/lib/systemd/networkd.conf"}) {
+    if (exists(f)) {
+      out.push_back(f);
+      break;
+    }
+  }
   std::map<std::string, std::string> by_name;
   for (const char* dir : {"/etc/systemd/networkd.conf.d", "/run/systemd/networkd.conf.d",
                           "/usr/local/lib/systemd/networkd.conf.d", "/usr/lib/systemd/networkd.conf.d",
@@ -75,9 +47,7 @@ std::vector<std::string> networkd_conf_files_read(double started) {
     while (dirent* e = ::readdir(d)) {
       std::string n = e->d_name;
       if (n.size() <= 5 || n.compare(n.size() - 5, 5, ".conf") != 0 || by_name.count(n)) continue;
-      std::string path = std::string(dir) + "/" + n;
-      double m = mtime_of(path);
-      if (m >= 0 && m < started) by_name[n] = path;
+      by_name[n] = std::string(dir) + "/" + n;
     }
     ::closedir(d);
   }
@@ -85,39 +55,57 @@ std::vector<std::string> networkd_conf_files_read(double started) {
   return out;
 }
 
+/// Runs `systemctl ARGS...` with stdout and stderr discarded; kills it at `deadline`.
+UnitResult systemctl(const std::vector<const char*>& args, Clock::time_point deadline) {
+  std::vector<char*> argv = {const_cast<char*>("systemctl")};
+  std::string text = "systemctl";
+  for (auto* a : args) {
+    argv.push_back(const_cast<char*>(a));
+    text += std::string(" ") + a;
+  }
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid;
+  int rc = posix_spawnp(&pid, "systemctl", &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  UnitResult r;
+  if (rc != 0) {
+    r.detail = text + ": " + std::strerror(rc);
+    return r;
+  }
+  int status = 0;
+  while (true) {
+    pid_t w = ::waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    if (w < 0 && errno != EINTR) {
+      r.detail = text + ": waitpid: " + std::strerror(errno);
+      return r;
+    }
+    if (Clock::now() >= deadline) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      r.detail = text + ": did not finish within the run's time bound";
+      return r;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+  if (!r.ok)
+    r.detail = text + " failed (" +
+               (WIFEXITED(status) ? "status " + std::to_string(WEXITSTATUS(status)) : std::string("killed")) + ")";
+  return r;
+}
+
 }  // namespace
 
-NetworkdStatus networkd_status() {
-  NetworkdStatus st;
-  std::string my_net = link_of("/proc/self/ns/net"), my_mnt = link_of("/proc/self/ns/mnt");
-  DIR* proc = ::opendir("/proc");
-  if (!proc) return st;
-  std::string pid;
-  while (dirent* e = ::readdir(proc)) {
-    if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
-    std::string comm, error;
-    std::string p = e->d_name;
-    if (!read_file("/proc/" + p + "/comm", &comm, &error) || comm != "systemd-network\n") continue;
-    if (link_of("/proc/" + p + "/ns/net") != my_net || link_of("/proc/" + p + "/ns/mnt") != my_mnt) continue;
-    pid = p;
-    break;
-  }
-  ::closedir(proc);
-  if (pid.empty()) {
-    st.detail = "systemd-networkd is not running here";
-    return st;
-  }
-  st.running = true;
-  double started = process_start_epoch(pid);
-  if (started <= 0) {
-    st.detail = "systemd-networkd pid " + pid + ": start time unknown";
-    return st;
-  }
-  // The last [Network] ManageForeignRoutingPolicyRules= among the files it read wins.
+NetworkdConf networkd_conf() {
   static const std::regex key(R"(^\s*ManageForeignRoutingPolicyRules\s*=\s*(\S+)\s*$)");
   static const std::regex section(R"(^\s*\[([^\]]*)\]\s*$)");
   std::string setting, setting_file;
-  for (auto& f : networkd_conf_files_read(started)) {
+  for (auto& f : networkd_conf_files()) {
     std::ifstream in(f);
     std::string line, current;
     while (std::getline(in, line)) {
@@ -126,30 +114,21 @@ NetworkdStatus networkd_status() {
       else if (current == "Network" && std::regex_match(line, m, key)) setting = m[1], setting_file = f;
     }
   }
-  st.keeps_foreign_rules = setting == "no" || setting == "false" || setting == "0" || setting == "off";
-  st.detail = "systemd-networkd pid " + pid +
-              (setting_file.empty() ? ": started without ManageForeignRoutingPolicyRules=no"
-                                    : ": started with ManageForeignRoutingPolicyRules=" + setting + " (" +
-                                          setting_file + ")");
-  return st;
+  NetworkdConf c;
+  c.keeps_foreign_rules = setting == "no" || setting == "false" || setting == "0" || setting == "off";
+  c.detail = setting_file.empty() ? "no networkd.conf(.d) file sets ManageForeignRoutingPolicyRules=no"
+                                  : setting_file + " sets ManageForeignRoutingPolicyRules=" + setting;
+  return c;
 }
 
-bool networkd_reload(std::string* error) {
-  const char* argv[] = {"networkctl", "reload", nullptr};
-  pid_t pid;
-  int rc = posix_spawnp(&pid, "networkctl", nullptr, nullptr, const_cast<char**>(argv), environ);
-  if (rc != 0) {
-    *error = std::string("networkctl reload: ") + std::strerror(rc);
-    return false;
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    *error = "networkctl reload failed (status " + std::to_string(WIFEXITED(status) ? WEXITSTATUS(status) : -1) + ")";
-    return false;
-  }
-  return true;
+bool systemd_booted() { return exists("/run/systemd/system"); }
+
+UnitResult networkd_active(Clock::time_point deadline) {
+  return systemctl({"is-active", "--quiet", "systemd-networkd.service"}, deadline);
+}
+
+UnitResult networkd_restart(Clock::time_point deadline) {
+  return systemctl({"try-restart", "systemd-networkd.service"}, deadline);
 }
 
 }  // namespace ec2nc

@@ -156,6 +156,29 @@ bool Rtnl::dump_all(HostState* out, std::string* error) {
   return true;
 }
 
+bool Rtnl::reachable(const IpAddr& dst, bool* yes, std::string* error) {
+  if (!open(error)) return false;
+  const uint32_t s = ++seq_;
+  NlMessage req = encode_route_get(dst, s);
+  if (mnl_socket_sendto(sock_, req.data(), req.size()) < 0) {
+    *error = "netlink route get: " + errno_text(errno);
+    return false;
+  }
+  ++messages_;
+  if (ack_buf_.size() != kRecvBuf) ack_buf_.resize(kRecvBuf);
+  for (;;) {
+    ssize_t n = mnl_socket_recvfrom(sock_, ack_buf_.data(), ack_buf_.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *error = "netlink route get: " + errno_text(errno);
+      return false;
+    }
+    bool found = false;
+    if (!decode_route_get(ack_buf_.data(), size_t(n), s, &found, yes, error)) return false;
+    if (found) return true;
+  }
+}
+
 SendResult Rtnl::send(const Change& c, std::string* error) {
   if (c.op == Change::Op::SetSysctl) return write_sysctl(c.sysctl, c.value, error) ? SendResult::Done : SendResult::Failed;
   if (!open(error)) return SendResult::Failed;

@@ -30,6 +30,9 @@ class Rtnl {
   /// add and ENOENT/ESRCH on delete mean it already held. On failure `error` gives the
   /// kernel's reason (with the extended ack message). Feeds run_transactions.
   SendResult send(const Change& c, std::string* error);
+  /// Whether the kernel has a usable route to `dst` now (`ip route get DST`). False +
+  /// error when the question could not be asked.
+  bool reachable(const IpAddr& dst, bool* yes, std::string* error);
   /// Netlink messages sent so far (requests, dumps included).
   unsigned messages() const { return messages_; }
 

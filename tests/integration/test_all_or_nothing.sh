@@ -96,5 +96,6 @@ expect_route 2600:1f18:aaaa:bb01::20 2001:db8::1 ens6
 grep -q "Gateway=10.0.1.1" "$TMP/run/systemd/network/05-ec2-netcfg-ens6.network" && pass "ens6's file written" ||
   fail "ens6's file not rewritten"
 has_addr ens6 192.0.2.9 && pass "foreign address on ens6 kept" || fail "foreign address on ens6 gone"
-ip -n "$INST" rule | grep -q "from 192.0.2.9 lookup 10001" && pass "foreign rule kept" || fail "foreign rule gone"
+rules=$(ip -n "$INST" rule)
+grep -q "from 192.0.2.9 lookup 10001" <<< "$rules" && pass "foreign rule kept" || fail "foreign rule gone"
 finish

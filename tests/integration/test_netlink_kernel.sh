@@ -192,7 +192,8 @@ EOF
   ncx -v apply > "$TMP/apply3.out" 2>&1 || { cat "$TMP/apply3.out"; fail "apply after IMDS change failed"; }
   has_addr "$LIF" "$NEW" && pass "$NEW added to $LIF" || fail "$NEW not on $LIF"
   has_addr "$LIF" "$GONE" && fail "$GONE still on $LIF" || pass "$GONE removed from $LIF"
-  ip -n "$INST" rule show | grep -q "from $GONE " && fail "rule for $GONE remains" || pass "rule for $GONE removed"
+  rules=$(ip -n "$INST" rule show)
+  grep -q "from $GONE " <<< "$rules" && fail "rule for $GONE remains" || pass "rule for $GONE removed"
   expect_route "$NEW" 1.1.1.1 "$LIF"
   expect_route "$NEW" 172.17.0.5 br-test
   expect_route "${LV4S%%,*}" 1.1.1.1 "$LIF"
@@ -210,7 +211,8 @@ left_addrs=$(own_addresses)
 [ "$(foreign_state | grep -v '^9999:')" = "$(grep -v '^9999:' "$TMP/foreign.before")" ] \
   && pass "foreign state survived remove" || { diff "$TMP/foreign.before" <(foreign_state); fail "foreign state changed by remove"; }
 for ifname in "${ALL_IFS[@]}"; do
-  ip -n "$INST" -d link show "$ifname" | grep -q "group 10000" && fail "$ifname still in group 10000"
+  linkinfo=$(ip -n "$INST" -d link show "$ifname")
+  grep -q "group 10000" <<< "$linkinfo" && fail "$ifname still in group 10000"
 done
 pass "groups reset"
 finish

@@ -371,7 +371,7 @@ TEST_CASE("removal: everything of ours for the interface, nothing else") {
   h.rules.push_back(orule(rule("10.0.1.99/32", 10001, 10001), kStatic));
   h.routes.push_back(oroute(10001, "10.9.0.0/16", 3, nullptr, kBoot));
   h.addresses.push_back(addr(3, "192.168.5.5/32", 0));
-  auto cs = removal("ens6", 3, 10001, 10000, h);
+  auto cs = removal("ens6", 3, 10001, 10000, h, nullptr);
   const std::vector<std::string> want = {
       "ens6: del address 10.0.1.21/32",
       "ens6: del address 2600:1f18:aaaa:bb01::20/128",
@@ -389,13 +389,13 @@ TEST_CASE("removal: everything of ours for the interface, nothing else") {
   CHECK(cs.back().group == 0);
 
   SUBCASE("interface already gone: rules and routes only") {
-    auto gone = removal("ens6", 0, 10001, 10000, h);
+    auto gone = removal("ens6", 0, 10001, 10000, h, nullptr);
     CHECK(gone.size() == 7);
     for (auto& c : gone) CHECK(c.op != Change::Op::DelAddress);
   }
   SUBCASE("a group someone else set is left") {
     h.links[2].group = 42;
-    CHECK(removal("ens6", 3, 10001, 10000, h).back().op == Change::Op::DelRoute);
+    CHECK(removal("ens6", 3, 10001, 10000, h, nullptr).back().op == Change::Op::DelRoute);
   }
 }
 
@@ -410,25 +410,67 @@ TEST_CASE("describe: host-wide and link changes") {
   CHECK(c.describe() == "add rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999");
 }
 
-TEST_CASE("networkd backend: networkd's static copies of rules and routes from our files are ours to delete") {
+TEST_CASE("networkd's static copies are ours only when the record says our file had them (issue 16, item 8)") {
   HostState h = converged();
   // networkd's copies (protocol static) of a rule and route that our .network file had.
   h.rules.push_back(orule(rule("10.0.1.29/32", 10001, 10001), kStatic));
   h.routes.push_back(oroute(10001, "10.0.9.0/24", 3, nullptr, kStatic));
-  // Not networkd's copies of ours: another priority, another table, a route via another link.
-  h.rules.push_back(orule(rule("10.0.1.28/32", 10001, 500), kStatic));
-  h.rules.push_back(orule(rule("10.0.1.27/32", 500, 10001), kStatic));
-  h.routes.push_back(oroute(10001, "10.0.8.0/24", 4, nullptr, kStatic));
-  SUBCASE("netlink backend: left alone") { CHECK(reconcile(one_eni_plan(), h, {}).empty()); }
-  SUBCASE("networkd backend: deleted with their own protocol") {
+  // Another program's, protocol static too, in the ENI's table and at the ENI's priority.
+  h.rules.push_back(orule(rule("10.0.1.28/32", 10001, 10001), kStatic));
+  h.routes.push_back(oroute(10001, "10.0.8.0/24", 3, nullptr, kStatic));
+  RunState st;
+  InterfaceRecord rec;
+  rec.name = "ens6";
+  rec.mac = ens6_plan().mac;
+  rec.ifindex = 3;
+  rec.table = 10001;
+  rec.file_rules.push_back(rule("10.0.1.29/32", 10001, 10001));
+  RouteSpec r;
+  r.table = 10001;
+  r.dst = *IpPrefix::parse("10.0.9.0/24");
+  rec.file_routes.push_back(r);
+  st.interfaces.push_back(rec);
+  SUBCASE("no record: nothing of protocol static is touched") { CHECK(reconcile(one_eni_plan(), h, {}).empty()); }
+  SUBCASE("with the record: only the copies of what our file had") {
     ReconcileScope scope;
-    scope.networkd_files = true;
+    scope.records = &st;
     auto cs = reconcile(one_eni_plan(), h, scope);
     CHECK(describe(cs) == std::vector<std::string>{"ens6: del rule from 10.0.1.29/32 lookup 10001 priority 10001",
                                                    "ens6: del route 10.0.9.0/24 table 10001"});
     for (auto& c : cs) CHECK(c.protocol == kStatic);
-    auto rm = removal("ens6", 3, 10001, 10000, h, true);
+    auto rm = removal("ens6", 3, 10001, 10000, h, &st.interfaces[0]);
     CHECK(std::count_if(rm.begin(), rm.end(), [](const Change& c) { return c.protocol == kStatic; }) == 2);
+  }
+  SUBCASE("a record of another link (same name, other MAC) speaks for nothing") {
+    st.interfaces[0].mac = *MacAddr::parse("02:00:00:00:00:99");
+    ReconcileScope scope;
+    scope.records = &st;
+    CHECK(reconcile(one_eni_plan(), h, scope).empty());
+  }
+}
+
+TEST_CASE("addresses: ours by IFA_PROTO, or by the record where the kernel keeps no IFA_PROTO (issue 16, item 9)") {
+  HostState h = converged();
+  for (auto& a : h.addresses) a.proto = 0;  // a kernel before 5.18
+  h.addresses.push_back(addr(3, "10.0.1.77/32", 0));  // IMDS no longer lists it
+  SUBCASE("without a record it is left (no evidence it is ours)") {
+    CHECK(reconcile(one_eni_plan(), h, {}).empty());
+    for (auto& c : removal("ens6", 3, 10001, 10000, h, nullptr)) CHECK(c.op != Change::Op::DelAddress);
+  }
+  SUBCASE("the record says ec2-netcfg added it") {
+    RunState st;
+    InterfaceRecord rec;
+    rec.name = "ens6";
+    rec.mac = ens6_plan().mac;
+    rec.ifindex = 3;
+    rec.table = 10001;
+    rec.addresses = {*IpPrefix::parse("10.0.1.77/32"), *IpPrefix::parse("10.0.1.21/32")};
+    st.interfaces.push_back(rec);
+    ReconcileScope scope;
+    scope.records = &st;
+    CHECK(describe(reconcile(one_eni_plan(), h, scope)) == std::vector<std::string>{"ens6: del address 10.0.1.77/32"});
+    auto rm = removal("ens6", 3, 10001, 10000, h, &st.interfaces[0]);
+    CHECK(std::count_if(rm.begin(), rm.end(), [](const Change& c) { return c.op == Change::Op::DelAddress; }) == 2);
   }
 }
 

@@ -1,0 +1,53 @@
+// Backends: what ec2-netcfg writes beside its netlink changes, and how the service that
+// reads it picks it up. Every backend changes the running kernel the same way (one
+// reconcile engine over rtnetlink); they differ only in files and pick-up.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "app/context.h"
+#include "core/netlink.h"
+#include "core/plan.h"
+#include "edge/files.h"
+
+namespace ec2nc {
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  /// Whether it writes each ENI's configuration (rules, routes) into a file a service
+  /// applies (so that service may hold copies of them: the record notes which).
+  virtual bool writes_files() const { return false; }
+  /// Brings its files to `plan` for the interfaces in `configure`. An own file of an
+  /// interface whose link is present (`present`) but not in `configure` stays as it is;
+  /// one whose link is gone is removed. Exit status; `changes` lists what it did.
+  virtual int sync(Context& ctx, const Plan& plan, const std::set<std::string>& configure,
+                   const std::set<std::string>& present, bool dry_run, std::vector<FileChange>* changes) {
+    (void)ctx, (void)plan, (void)configure, (void)present, (void)dry_run, (void)changes;
+    return kExitOk;
+  }
+  /// Removes interface `ifname`'s files (remove). Exit status.
+  virtual int remove_files(Context& ctx, const std::string& ifname, bool dry_run, std::vector<FileChange>* changes) {
+    (void)ctx, (void)ifname, (void)dry_run, (void)changes;
+    return kExitOk;
+  }
+  /// After files were written: make the service that reads them take them. `before` is
+  /// the host as observed before this pass.
+  virtual void pick_up(Context& ctx, const std::vector<FileChange>& changes, const Plan& plan,
+                       const HostState& before) {
+    (void)ctx, (void)changes, (void)plan, (void)before;
+  }
+};
+
+/// The networkd backend (backend_networkd.cc).
+std::unique_ptr<Backend> make_networkd_backend();
+
+/// --backend, else the config file, else detected (networkd when installed, else netlink).
+/// Exit status 2 for an unknown or unavailable backend.
+int choose_backend(Context& ctx);
+
+}  // namespace ec2nc

@@ -1,0 +1,214 @@
+// apply and diff: read the metadata (retrying a read that failed as a whole), then in
+// passes: plan, decide cleanup on evidence, reconcile, carry out (the kernel first, each
+// interface all or nothing), write files, record, let the backend's service pick them
+// up; complete ENIs are configured in the first pass, late ones as their data completes.
+#include <algorithm>
+#include <set>
+
+#include "app/backend.h"
+#include "app/commands.h"
+#include "app/metadata_wait.h"
+#include "app/output.h"
+#include "app/state.h"
+#include "core/cleanup.h"
+#include "core/plan.h"
+#include "core/reconcile.h"
+#include "core/records.h"
+
+namespace ec2nc {
+
+namespace {
+
+bool in_scope(const Context& ctx, const std::string& name) {
+  return ctx.opts.ifaces.empty() || std::find(ctx.opts.ifaces.begin(), ctx.opts.ifaces.end(), name) != ctx.opts.ifaces.end();
+}
+
+/// Kernel changes the cleanup decisions call for (links gone, tables moved).
+std::vector<Change> cleanup_changes(Context& ctx, const std::vector<CleanupDecision>& decisions, const HostState& host) {
+  std::vector<Change> out;
+  for (auto& d : decisions) {
+    const std::string what = d.record.name + " (" + d.record.mac.str() + ", table " + std::to_string(d.record.table) + ")";
+    switch (d.action) {
+      case CleanupDecision::Action::Keep:
+        if (d.reason.rfind("not listed", 0) == 0) ctx.log.warn(what + ": " + d.reason);
+        else ctx.log.debug(what + ": " + d.reason);
+        break;
+      case CleanupDecision::Action::Forget:
+        ctx.log.info(what + ": " + d.reason);
+        break;
+      case CleanupDecision::Action::Remove:
+      case CleanupDecision::Action::RemoveTable: {
+        ctx.log.info(what + ": " + d.reason + ": taking away its rules and routes");
+        // The link is gone (or keeps its addresses): only the table's rules and routes.
+        auto rm = removal(d.record.name, 0, d.record.table, 0, host, &d.record);
+        out.insert(out.end(), rm.begin(), rm.end());
+        break;
+      }
+    }
+  }
+  return out;
+}
+
+struct Totals {
+  size_t kernel_changes = 0;
+  size_t file_changes = 0;
+  int status = kExitOk;
+};
+
+}  // namespace
+
+int cmd_apply(Context& ctx, bool change_things) {
+  std::vector<HostLink> links;
+  int rc = read_links(ctx, &links);
+  if (rc) return rc;
+  std::vector<MacAddr> wanted;
+  if ((rc = resolve_ifaces(ctx, links, &wanted))) return rc;
+  RunLock lock;
+  if (change_things && (rc = take_lock(ctx, lock))) return rc;
+  const auto t0 = Clock::now();
+  const bool dry = !change_things || ctx.opts.dry_run;
+
+  wait_for_imds_route(ctx);
+  InstanceMetadata md;
+  if ((rc = read_metadata_retrying(ctx, ctx.opts.metadata_file.empty(), &md))) return rc;
+
+  RunState state;
+  bool state_ok = true;
+  if (!ctx.offline()) {
+    StateLoad sl = load_state(ctx.path(kStateDir), &state, !dry);
+    if (!sl.ok) {
+      state_ok = false;
+      ctx.log.error(sl.error + (sl.kept_as.empty() ? "" : " (kept as " + sl.kept_as + ")") +
+                    ": nothing is taken away on its strength this run; the record is rebuilt");
+    }
+  }
+
+  Totals tot;
+  PropagationWait wait(ctx);
+  Plan plan;
+  HostState host;
+  for (bool first = true;; first = false) {
+    // The host as it is now (links may change while we wait): one set of dumps serves
+    // the plan and the reconcile. Offline (--root) only the links are read.
+    host = HostState{};
+    if (ctx.offline()) {
+      if ((rc = read_links(ctx, &host.links))) return rc;
+    } else if ((rc = read_host(ctx, &host))) {
+      return rc;
+    }
+    plan = make_plan(ctx.cfg, md, host.links);
+    if (first)
+      for (auto& ip : plan.interfaces)
+        if (ip.present() && !ip.ignored && ip.ipv6_off && in_scope(ctx, ip.name))
+          ctx.log.warn(ip.name + ": IPv6 is off on this link (net.ipv6.conf." + ip.name +
+                       ".disable_ipv6): the IPv6 addresses, routes and rules IMDS gives it are left out");
+
+    std::vector<Change> changes;
+    std::vector<CleanupDecision> decisions;
+    if (!ctx.offline()) {
+      if (first && ctx.opts.ifaces.empty()) {
+        decisions = decide_cleanup(plan, host.links, state);
+        changes = cleanup_changes(ctx, decisions, host);
+      }
+      ReconcileScope scope;
+      scope.only = ctx.opts.ifaces;
+      scope.records = &state;
+      const bool manages_any = std::any_of(plan.interfaces.begin(), plan.interfaces.end(),
+                                           [](const InterfacePlan& ip) { return ip.present() && !ip.ignored; });
+      const bool keeps_any = std::any_of(decisions.begin(), decisions.end(), [](const CleanupDecision& d) {
+        return d.action == CleanupDecision::Action::Keep || d.action == CleanupDecision::Action::RemoveTable;
+      });
+      scope.may_remove_global_rules = first && state_ok && ctx.opts.ifaces.empty() && !manages_any && !keeps_any;
+      auto rc_changes = reconcile(plan, host, scope);
+      changes.insert(changes.end(), rc_changes.begin(), rc_changes.end());
+    }
+
+    std::set<std::string> present;
+    for (auto& l : host.links) present.insert(l.name);
+    std::vector<FileChange> file_changes;
+    if (dry) {
+      std::set<std::string> configure;
+      for (auto& ip : plan.interfaces)
+        if (ip.actionable() && in_scope(ctx, ip.name)) configure.insert(ip.name);
+      if ((rc = ctx.backend->sync(ctx, plan, configure, present, true, &file_changes))) return rc;
+      print_changes(ctx.out, file_changes, changes, ctx.opts.json, ctx.opts.root);
+      tot.kernel_changes = changes.size();
+      break;
+    }
+
+    // The kernel first, each interface all or nothing; then the files, where an
+    // interface whose kernel changes were undone keeps its file as it was.
+    std::vector<Change> done;
+    std::set<std::string> failed = execute_changes(ctx, changes, &done);
+    if (!failed.empty()) tot.status = kExitRetry;
+    std::set<std::string> configure;
+    for (auto& ip : plan.interfaces)
+      if (ip.actionable() && in_scope(ctx, ip.name) && !failed.count(ip.name)) configure.insert(ip.name);
+    for (auto& d : decisions)  // a gone link whose cleanup failed keeps its file for the next run
+      if (failed.count(d.record.name) && !present.count(d.record.name)) present.insert(d.record.name);
+    if ((rc = ctx.backend->sync(ctx, plan, configure, present, false, &file_changes))) tot.status = rc;
+    log_file_changes(ctx, file_changes);
+    if (!ctx.offline()) {
+      PassOutcome pass;
+      pass.plan = &plan;
+      pass.host = &host;
+      pass.scope = ctx.opts.ifaces;
+      pass.done = done;
+      pass.failed = failed;
+      pass.cleanup = decisions;
+      pass.writes_files = ctx.backend->writes_files();
+      update_records(&state, pass);
+      std::string error;
+      if (!save_state(ctx.path(kStateDir), state, &error)) ctx.log.warn(error);
+      ctx.backend->pick_up(ctx, file_changes, plan, host);
+    }
+    tot.kernel_changes += changes.size();
+    tot.file_changes += file_changes.size();
+
+    auto pending = pending_macs(md, host.links, wanted);
+    if (pending.empty() || !wait.step(pending, &md)) break;
+  }
+
+  // What is left as it was, and why.
+  for (auto& m : wanted) {
+    if (md.enis.count(m)) continue;
+    ctx.log.error(m.str() + ": not listed under meta-data/network/interfaces/macs/ (waited " +
+                  std::to_string(ctx.cfg.wait_timeout_s) + " s)");
+    tot.status = kExitRetry;
+  }
+  for (auto& ip : plan.interfaces) {
+    const bool relevant = ctx.opts.ifaces.empty() ? ip.present() : in_scope(ctx, ip.name) && ip.present();
+    if (!relevant || ip.ignored || ip.state == EniMetadata::State::Complete) continue;
+    ctx.log.error(ip.name + " (" + ip.mac.str() + "): left as it was: " + state_name(ip.state) + ": " + ip.problem);
+    tot.status = kExitRetry;
+  }
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  ctx.log.debug("done in " + std::to_string(ms) + " ms: " + std::to_string(tot.file_changes) + " file(s) changed, " +
+                std::to_string(tot.kernel_changes) + " kernel change(s), " + std::to_string(ctx.source->requests()) +
+                " IMDS request(s), " + std::to_string(ctx.rtnl_open ? ctx.rtnl.messages() : 0) + " netlink message(s)");
+  return tot.status;
+}
+
+std::set<std::string> execute_changes(Context& ctx, const std::vector<Change>& changes, std::vector<Change>* done) {
+  if (changes.empty()) return {};
+  auto rep = run_transactions(changes, [&](const Change& c, std::string* e) { return ctx.rtnl.send(c, e); });
+  for (auto& c : rep.done) ctx.log.info(c.describe());
+  for (auto& e : rep.errors) ctx.log.error("netlink: " + e);
+  for (auto& u : rep.undone) ctx.log.info("undone: " + u.describe());
+  for (auto& e : rep.undo_errors) ctx.log.error("netlink: undoing: " + e);
+  for (auto& f : rep.failed)
+    ctx.log.error((f.empty() ? std::string("host-wide rules") : f) + ": left as it was (a change failed; the next run tries again)");
+  if (done) *done = rep.done;
+  return rep.failed;
+}
+
+void log_file_changes(Context& ctx, const std::vector<FileChange>& changes) {
+  for (auto& fc : changes) {
+    const char* word = fc.kind == FileChange::Kind::Created ? "create"
+                       : fc.kind == FileChange::Kind::Updated ? "update"
+                                                               : "remove";
+    ctx.log.info(std::string(word) + " " + fc.path);
+  }
+}
+
+}  // namespace ec2nc

@@ -1,0 +1,236 @@
+#include "app/context.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sstream>
+#include <thread>
+
+#include "app/backend.h"
+#include "edge/files.h"
+#include "edge/host_probe.h"
+#include "edge/imds_client.h"
+
+namespace ec2nc {
+
+const char kNetworkdDir[] = "run/systemd/network";
+const char kNetworkdConfDir[] = "run/systemd/networkd.conf.d";
+const char kStateDir[] = "run/ec2-netcfg";
+
+namespace {
+
+const char kDefaultConfig[] = "etc/ec2-netcfg/ec2-netcfg.conf";
+
+std::string join_root(const std::string& root, const std::string& rel) {
+  if (root.empty()) return "/" + rel;
+  std::string r = root;
+  while (r.size() > 1 && r.back() == '/') r.pop_back();
+  return r + "/" + rel;
+}
+
+bool file_exists(const std::string& p) {
+  struct stat st;
+  return ::stat(p.c_str(), &st) == 0;
+}
+
+/// The IP literal of an endpoint URL ("http://169.254.169.254", "http://[fd00:ec2::254]:80/"),
+/// or nullopt for a host name.
+std::optional<IpAddr> endpoint_ip(const std::string& url) {
+  std::string rest = url;
+  auto scheme = rest.find("://");
+  if (scheme != std::string::npos) rest = rest.substr(scheme + 3);
+  if (!rest.empty() && rest[0] == '[') {
+    auto close = rest.find(']');
+    if (close == std::string::npos) return std::nullopt;
+    return IpAddr::parse(rest.substr(1, close - 1));
+  }
+  auto end = rest.find_first_of(":/");
+  return IpAddr::parse(rest.substr(0, end));
+}
+
+}  // namespace
+
+Context::Context(const Options& o, Log& l, std::ostream& os) : opts(o), log(l), out(os) {}
+Context::~Context() = default;
+
+std::string Context::path(const std::string& rel) const { return join_root(opts.root, rel); }
+
+int load_config(Context& ctx) {
+  std::string path = ctx.opts.config_path.empty() ? ctx.path(kDefaultConfig) : ctx.opts.config_path;
+  std::string text, error;
+  if (!read_file(path, &text, &error)) {
+    if (ctx.opts.config_path.empty() && errno == ENOENT) return kExitOk;  // absent = defaults
+    ctx.log.error("config " + error);
+    return kExitUsage;
+  }
+  if (!parse_config(text, path, &ctx.cfg, &error)) {
+    ctx.log.error(error);
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
+void apply_vpc_cni_policy(Context& ctx) {
+  bool cni = ctx.cfg.aws_vpc_cni == "yes" ||
+             (ctx.cfg.aws_vpc_cni == "auto" && file_exists(ctx.path("etc/cni/net.d/10-aws.conflist")));
+  if (!cni) return;
+  ctx.log.info("AWS VPC CNI present (aws-vpc-cni = " + ctx.cfg.aws_vpc_cni +
+               "): it owns the ENIs here; ec2-netcfg leaves every ENI alone");
+  ctx.cfg.ignore.push_back("*");
+}
+
+int open_source(Context& ctx) {
+  if (!ctx.opts.metadata_file.empty()) {
+    std::string text, error;
+    if (!read_file(ctx.opts.metadata_file, &text, &error)) {
+      ctx.log.error("--metadata-file " + error);
+      return kExitUsage;
+    }
+    auto cap = CaptureSource::from_json(text, &error);
+    if (!cap) {
+      ctx.log.error(ctx.opts.metadata_file + ": " + error);
+      return kExitUsage;
+    }
+    ctx.source = std::move(cap);
+    return kExitOk;
+  }
+  ImdsOptions io;
+  std::string error;
+  if (!resolve_imds_endpoint(ctx.opts.imds_endpoint, &io.endpoint, &error)) {
+    ctx.log.error(error);
+    return kExitUsage;
+  }
+  io.connect_timeout_ms = ctx.cfg.imds_connect_timeout_ms;
+  io.request_timeout_ms = ctx.cfg.imds_request_timeout_ms;
+  io.attempts = ctx.cfg.imds_attempts;
+  io.deadline = ctx.deadline;
+  ctx.log.debug("IMDS endpoint " + io.endpoint);
+  ctx.source = std::make_unique<ImdsClient>(io);
+  return kExitOk;
+}
+
+int open_rtnl(Context& ctx) {
+  if (ctx.rtnl_open) return kExitOk;
+  std::string error;
+  if (!ctx.rtnl.open(&error)) {
+    ctx.log.error("netlink: " + error);
+    return kExitRetry;
+  }
+  ctx.rtnl_open = true;
+  return kExitOk;
+}
+
+int read_links(Context& ctx, std::vector<HostLink>* links) {
+  int rc = open_rtnl(ctx);
+  if (rc) return rc;
+  std::string error;
+  if (!ctx.rtnl.dump_links(links, &error)) {
+    ctx.log.error("netlink: reading links: " + error);
+    return kExitRetry;
+  }
+  annotate_links(*links);
+  return kExitOk;
+}
+
+int read_host(Context& ctx, HostState* host) {
+  int rc = open_rtnl(ctx);
+  if (rc) return rc;
+  std::string error;
+  HostState h;
+  if (!ctx.rtnl.dump_all(&h, &error)) {
+    ctx.log.error("netlink: reading host state: " + error);
+    return kExitRetry;
+  }
+  annotate_links(h.links);
+  *host = std::move(h);
+  return kExitOk;
+}
+
+int resolve_ifaces(Context& ctx, const std::vector<HostLink>& links, std::vector<MacAddr>* macs) {
+  for (auto& name : ctx.opts.ifaces) {
+    auto it = std::find_if(links.begin(), links.end(), [&](const HostLink& l) { return l.name == name; });
+    if (it == links.end()) {
+      ctx.log.error(name + ": no such interface on this host");
+      return kExitUsage;
+    }
+    macs->push_back(it->mac);
+  }
+  return kExitOk;
+}
+
+void wait_for_imds_route(Context& ctx) {
+  if (!ctx.opts.metadata_file.empty()) return;
+  std::string url, error;
+  if (!resolve_imds_endpoint(ctx.opts.imds_endpoint, &url, &error)) return;
+  auto ip = endpoint_ip(url);
+  if (!ip || open_rtnl(ctx)) return;
+  bool logged = false;
+  auto t0 = Clock::now();
+  while (true) {
+    bool yes = false;
+    if (!ctx.rtnl.reachable(*ip, &yes, &error)) {
+      ctx.log.debug("cannot ask the kernel for a route to " + ip->str() + ": " + error);
+      return;
+    }
+    if (yes) break;
+    if (Clock::now() + std::chrono::milliseconds(20) >= ctx.deadline) {
+      ctx.log.warn("still no route to IMDS (" + ip->str() + ") when the wait bound ran out");
+      return;
+    }
+    if (!logged) {
+      ctx.log.info("waiting for a route to IMDS (" + ip->str() + "): the primary ENI has no address yet");
+      logged = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (logged) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+    ctx.log.info("route to IMDS there after " + std::to_string(ms) + " ms");
+  }
+}
+
+bool RunLock::acquire(const std::string& dir, Clock::time_point deadline, std::string* error) {
+  std::string partial;
+  std::stringstream ss(dir);
+  std::string part;
+  while (std::getline(ss, part, '/')) {  // parents may be missing under --root
+    partial += part + "/";
+    if (!part.empty()) ::mkdir(partial.c_str(), 0755);
+  }
+  std::string path = dir + "/lock";
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) {
+    *error = path + ": " + std::strerror(errno);
+    return false;
+  }
+  while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK && errno != EINTR) {
+      *error = path + ": flock: " + std::strerror(errno);
+      return false;
+    }
+    if (Clock::now() >= deadline) {
+      *error = path + ": another ec2-netcfg run held the lock until the wait bound ran out";
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+int take_lock(Context& ctx, RunLock& lock) {
+  std::string error;
+  if (lock.acquire(ctx.path(kStateDir), ctx.deadline, &error)) return kExitOk;
+  ctx.log.error(error);
+  return kExitRetry;
+}
+
+}  // namespace ec2nc

@@ -1,0 +1,80 @@
+// What every command needs, set up once: options, log, configuration, the backend, the
+// run's one deadline, the metadata source, the rtnetlink socket; and the small steps
+// commands share (reading the host, resolving IFACE arguments, the run lock).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "app/cli.h"
+#include "app/log.h"
+#include "core/config.h"
+#include "core/metadata.h"
+#include "core/netlink.h"
+#include "edge/rtnl.h"
+
+namespace ec2nc {
+
+class Backend;
+using Clock = std::chrono::steady_clock;
+
+/// Paths relative to --root (or /).
+extern const char kNetworkdDir[];      ///< run/systemd/network
+extern const char kNetworkdConfDir[];  ///< run/systemd/networkd.conf.d
+extern const char kStateDir[];         ///< run/ec2-netcfg
+
+struct Context {
+  const Options& opts;
+  Log& log;
+  std::ostream& out;
+  Config cfg;
+  std::unique_ptr<Backend> backend;
+  Clock::time_point deadline;
+  std::unique_ptr<MetadataSource> source;
+  Rtnl rtnl;
+  bool rtnl_open = false;
+
+  Context(const Options& o, Log& l, std::ostream& os);
+  ~Context();
+  /// --root given: files only; the kernel and networkd are left alone.
+  bool offline() const { return !opts.root.empty(); }
+  /// A default path under --root (or /).
+  std::string path(const std::string& rel) const;
+};
+
+/// The configuration file (absent = defaults; unreadable or invalid: exit 2).
+int load_config(Context& ctx);
+/// On EKS nodes the AWS VPC CNI owns the ENIs: leave every ENI alone there.
+void apply_vpc_cni_policy(Context& ctx);
+/// The metadata source: the --metadata-file capture, or IMDS (endpoint resolved).
+int open_source(Context& ctx);
+int open_rtnl(Context& ctx);
+/// The host's links over netlink, annotated (udev opt-out, IPv6 off).
+int read_links(Context& ctx, std::vector<HostLink>* links);
+/// Everything on the host in one set of dumps (links annotated).
+int read_host(Context& ctx, HostState* host);
+/// Resolves IFACE arguments to host links' MACs. Unknown names: exit 2.
+int resolve_ifaces(Context& ctx, const std::vector<HostLink>& links, std::vector<MacAddr>* macs);
+/// Waits (within the deadline) until the kernel has a route to the IMDS endpoint: at
+/// boot that is the primary ENI's DHCP address and route. Returns at once when there
+/// is one, when the endpoint is not an IP literal, or with --metadata-file.
+void wait_for_imds_route(Context& ctx);
+
+/// Holds ROOT/run/ec2-netcfg/lock for the life of the object (serializes runs). Waiting
+/// for it counts against the run's one deadline.
+class RunLock {
+ public:
+  bool acquire(const std::string& dir, Clock::time_point deadline, std::string* error);
+  ~RunLock();
+
+ private:
+  int fd_ = -1;
+};
+
+/// Takes the lock or logs why not (exit status to return, 0 when held).
+int take_lock(Context& ctx, RunLock& lock);
+
+}  // namespace ec2nc

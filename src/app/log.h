@@ -1,0 +1,38 @@
+// Log lines for a person on stderr, or for journald (priority prefixes) under systemd.
+// Only the app logs; core and edge return errors as values.
+#pragma once
+
+#include <cstdlib>
+#include <ostream>
+#include <string>
+
+namespace ec2nc {
+
+class Log {
+ public:
+  Log(std::ostream& err, int verbosity) : err_(err), verbosity_(verbosity) {
+    journal_ = std::getenv("JOURNAL_STREAM") != nullptr;
+  }
+  void error(const std::string& m) { line(3, "error: ", m); }
+  void warn(const std::string& m) {
+    if (verbosity_ >= 1) line(4, "warning: ", m);
+  }
+  void info(const std::string& m) {
+    if (verbosity_ >= 1) line(6, "", m);
+  }
+  void debug(const std::string& m) {
+    if (verbosity_ >= 2) line(7, "", m);
+  }
+
+ private:
+  void line(int prio, const char* tag, const std::string& m) {
+    if (journal_) err_ << "<" << prio << ">" << m << "\n";
+    else err_ << "ec2-netcfg: " << tag << m << "\n";
+    err_.flush();
+  }
+  std::ostream& err_;
+  int verbosity_;
+  bool journal_ = false;
+};
+
+}  // namespace ec2nc

@@ -1,0 +1,91 @@
+#include "app/metadata_wait.h"
+
+#include <algorithm>
+#include <set>
+#include <thread>
+
+namespace ec2nc {
+
+namespace {
+
+long seconds_left(const Context& ctx) {
+  return long(std::chrono::duration_cast<std::chrono::seconds>(ctx.deadline - Clock::now()).count());
+}
+
+}  // namespace
+
+int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out) {
+  std::mt19937 rng(std::random_device{}());
+  unsigned delay_ms = 250;
+  bool told = false;
+  while (true) {
+    MetadataRead rd = read_metadata(*ctx.source);
+    if (rd.fatal.empty()) {
+      *out = std::move(rd.instance);
+      return kExitOk;
+    }
+    if (!retry || Clock::now() + std::chrono::milliseconds(delay_ms) >= ctx.deadline) {
+      ctx.log.error(rd.fatal + (retry ? " (gave up: the wait bound ran out)" : ""));
+      ctx.log.error("nothing changed: a read that failed as a whole is never acted on");
+      return kExitRetry;
+    }
+    if (!told) {
+      ctx.log.info("IMDS not usable yet (" + rd.fatal + "); retrying for up to " + std::to_string(seconds_left(ctx)) +
+                   " s");
+      told = true;
+    } else {
+      ctx.log.debug("retrying: " + rd.fatal);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms / 2 + rng() % (delay_ms / 2 + 1)));
+    delay_ms = std::min(delay_ms * 2, 2000u);
+  }
+}
+
+std::vector<MacAddr> pending_macs(const InstanceMetadata& md, const std::vector<HostLink>& links,
+                                  const std::vector<MacAddr>& wanted) {
+  std::set<MacAddr> host_macs;
+  for (auto& l : links)
+    if (l.can_be_eni()) host_macs.insert(l.mac);
+  std::vector<MacAddr> p;
+  for (auto& m : wanted)
+    if (!md.enis.count(m)) p.push_back(m);
+  for (auto& [mac, eni] : md.enis) {
+    bool relevant = wanted.empty() ? host_macs.count(mac) != 0
+                                   : std::find(wanted.begin(), wanted.end(), mac) != wanted.end();
+    if (!relevant) continue;
+    if (eni.state == EniMetadata::State::Incomplete || eni.state == EniMetadata::State::FetchFailed) p.push_back(mac);
+  }
+  return p;
+}
+
+bool PropagationWait::step(const std::vector<MacAddr>& pending, InstanceMetadata* md) {
+  if (Clock::now() + std::chrono::milliseconds(delay_ms_) >= ctx_.deadline) return false;
+  // Progress: what is awaited and how long is left, at the first step and every 10 s.
+  // Every step with -v.
+  auto now = Clock::now();
+  const bool progress = last_progress_ == Clock::time_point{} || now - last_progress_ >= std::chrono::seconds(10);
+  if (progress) last_progress_ = now;
+  for (auto& m : pending) {
+    auto it = md->enis.find(m);
+    std::string line = m.str() + ": waiting for IMDS (" +
+                       (it == md->enis.end() ? std::string("not listed under macs/ yet") : it->second.problem) + "), " +
+                       std::to_string(seconds_left(ctx_)) + " s left";
+    if (progress) ctx_.log.info(line);
+    else ctx_.log.debug(line);
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_ / 2 + rng_() % (delay_ms_ / 2 + 1)));
+  delay_ms_ = std::min(delay_ms_ * 2, 1000u);  // propagation takes seconds: poll at 1 s at most
+  bool missing = std::any_of(pending.begin(), pending.end(), [&](const MacAddr& m) { return !md->enis.count(m); });
+  if (missing) {
+    // The listing again; a failed re-read leaves what was read before.
+    MetadataRead rd = read_metadata(*ctx_.source);
+    if (rd.fatal.empty()) *md = std::move(rd.instance);
+    else ctx_.log.debug("re-reading the listing: " + rd.fatal);
+    return true;
+  }
+  for (auto& m : pending) md->enis[m] = read_eni(*ctx_.source, m, md->primary_mac);
+  mark_numbering_conflicts(*md);
+  return true;
+}
+
+}  // namespace ec2nc

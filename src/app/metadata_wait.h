@@ -1,0 +1,41 @@
+// Reading the metadata within the run's one deadline: a read that fails as a whole is
+// retried, and ENIs whose data has not propagated yet are waited for, one step at a time,
+// so apply can configure every complete ENI first and the late ones as they complete.
+#pragma once
+
+#include <random>
+#include <vector>
+
+#include "app/context.h"
+#include "core/metadata.h"
+#include "core/plan.h"
+
+namespace ec2nc {
+
+/// Reads meta-data/mac and the ENI listing and every ENI. A read that fails as a whole
+/// (IMDS unreachable, meta-data/mac or the listing missing, invalid or empty) is retried
+/// with backoff until the deadline when `retry` (IMDS; a capture is read once). Exit
+/// status 1 with the reason logged when it never succeeds: then nothing may change.
+int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out);
+
+/// The MACs an apply waits for: each of `wanted` (apply IFACE) not listed yet, and every
+/// relevant ENI (a host link's, or one of `wanted`) still incomplete or failed to fetch.
+std::vector<MacAddr> pending_macs(const InstanceMetadata& md, const std::vector<HostLink>& links,
+                                  const std::vector<MacAddr>& wanted);
+
+/// Waiting for propagation: each step sleeps (backoff with jitter, at most 1 s), then
+/// re-reads the pending ENIs (the whole listing when one of them is not listed yet).
+class PropagationWait {
+ public:
+  explicit PropagationWait(Context& ctx) : ctx_(ctx), rng_(std::random_device{}()) {}
+  /// One step for `pending`. False (nothing read) when the deadline leaves no time.
+  bool step(const std::vector<MacAddr>& pending, InstanceMetadata* md);
+
+ private:
+  Context& ctx_;
+  std::mt19937 rng_;
+  unsigned delay_ms_ = 250;
+  Clock::time_point last_progress_{};
+};
+
+}  // namespace ec2nc

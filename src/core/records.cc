@@ -1,0 +1,61 @@
+#include "core/records.h"
+
+#include <algorithm>
+
+namespace ec2nc {
+
+void update_records(RunState* st, const PassOutcome& pass) {
+  const Plan& plan = *pass.plan;
+  auto in_scope = [&](const std::string& name) {
+    return pass.scope.empty() || std::find(pass.scope.begin(), pass.scope.end(), name) != pass.scope.end();
+  };
+  // Cleanup first: removed and forgotten records go (a failed removal keeps its record,
+  // so the next run finishes it).
+  for (auto& d : pass.cleanup) {
+    if (d.action != CleanupDecision::Action::Remove && d.action != CleanupDecision::Action::Forget) continue;
+    if (pass.failed.count(d.record.name)) continue;
+    auto& v = st->interfaces;
+    v.erase(std::remove_if(v.begin(), v.end(),
+                           [&](const InterfaceRecord& r) { return r.name == d.record.name && r.mac == d.record.mac; }),
+            v.end());
+  }
+  for (auto& ip : plan.interfaces) {
+    if (!ip.actionable() || !in_scope(ip.name) || pass.failed.count(ip.name)) continue;
+    InterfaceRecord next;
+    next.name = ip.name;
+    next.mac = ip.mac;
+    next.ifindex = ip.ifindex;
+    next.table = ip.table;
+    // Addresses: what was recorded for this very link and is still on it, less what this
+    // pass deleted, plus what it added.
+    InterfaceRecord* prev = st->find(ip.name);
+    if (prev && prev->mac == ip.mac && prev->ifindex == ip.ifindex) {
+      for (auto& a : prev->addresses) {
+        bool on_link = std::any_of(pass.host->addresses.begin(), pass.host->addresses.end(),
+                                   [&](const ObservedAddress& o) { return o.ifindex == ip.ifindex && o.prefix.addr == a.addr; });
+        if (on_link) next.addresses.push_back(a);
+      }
+    }
+    for (auto& c : pass.done) {
+      if (c.ifname != ip.name) continue;
+      if (c.op == Change::Op::AddAddress && !next.owns_address(c.address.prefix.addr))
+        next.addresses.push_back(c.address.prefix);
+      if (c.op == Change::Op::DelAddress) {
+        auto& v = next.addresses;
+        v.erase(std::remove_if(v.begin(), v.end(), [&](const IpPrefix& p) { return p.addr == c.address.prefix.addr; }),
+                v.end());
+      }
+    }
+    std::sort(next.addresses.begin(), next.addresses.end());
+    if (pass.writes_files) {
+      next.file_rules = ip.rules;
+      next.file_routes = ip.routes;
+    }
+    if (prev) *prev = std::move(next);
+    else st->interfaces.push_back(std::move(next));
+  }
+  std::sort(st->interfaces.begin(), st->interfaces.end(),
+            [](const InterfaceRecord& a, const InterfaceRecord& b) { return a.name < b.name; });
+}
+
+}  // namespace ec2nc
