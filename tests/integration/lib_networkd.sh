@@ -79,6 +79,41 @@ start_networkd() {
   done
 }
 
+# use_systemctl_shim: make networkd's namespace look booted by systemd (/run/systemd/system)
+# and put a `systemctl` first on the PATH of `ndsys` that does for this hand-started
+# networkd what systemd does for systemd-networkd.service: `is-active`, and `try-restart`
+# by its RestartKillSignal (SIGUSR2, on which networkd keeps its DHCP leases), then a new
+# networkd in the same namespaces. ec2-netcfg's own restart path then runs for real.
+use_systemctl_shim() {
+  mkdir -p "$ND_DIR/bin"
+  cat > "$ND_DIR/bin/systemctl" <<SHIM
+#!/bin/sh
+# systemctl shim for tests (lib_networkd.sh): systemd-networkd.service only.
+pidf=$TMP/networkd.pid
+# Running: not gone and not a zombie (the first networkd's parent is the holder's sleep,
+# which never reaps it).
+alive() { [ -r /proc/\$1/stat ] && [ "\$(cut -d' ' -f3 /proc/\$1/stat)" != Z ]; }
+case "\$*" in
+  "is-active --quiet systemd-networkd.service") alive "\$(cat \$pidf)" ;;
+  "try-restart systemd-networkd.service")
+    pid=\$(cat \$pidf); alive "\$pid" || exit 0
+    echo "systemctl shim: restart (SIGUSR2 to \$pid)" >> $ND_DIR/networkd.log
+    kill -USR2 "\$pid"
+    i=0; while alive "\$pid"; do i=\$((i+1)); [ \$i -lt 200 ] || exit 1; sleep 0.05; done
+    SYSTEMD_LOG_TARGET=console SYSTEMD_LOG_LEVEL=\${ND_LOG_LEVEL:-info} setsid $NETWORKD >> $ND_DIR/networkd.log 2>&1 < /dev/null &
+    echo \$! > \$pidf
+    i=0; until busctl --system list 2>/dev/null | grep -q '^org\.freedesktop\.network1 '; do
+      i=\$((i+1)); [ \$i -lt 200 ] || exit 1; sleep 0.05; done ;;
+  *) echo "systemctl shim: unsupported: \$*" >&2; exit 1 ;;
+esac
+SHIM
+  chmod +x "$ND_DIR/bin/systemctl"
+  nd mkdir -p /run/systemd/system
+}
+
+# ndsys CMD...: nd with the systemctl shim first on PATH.
+ndsys() { nd env PATH="$ND_DIR/bin:$PATH" "$@"; }
+
 # stop_networkd: networkd, dbus and the holder, in that order (they outlive the holder).
 stop_networkd() {
   local f pid

@@ -77,7 +77,9 @@ new_eni() {
 }
 
 # ec2-netcfg as the service runs it, in networkd's namespaces; stderr to $TMP/ec.err.
-ec() { nd "$EC2NC_BIN" --backend networkd --imds-endpoint "$IMDS_URL" "$@" 2> "$TMP/ec.err"; }
+# systemd's part (restarting networkd when ec2-netcfg asks) is played by the systemctl
+# shim of lib_networkd.sh, so ec2-netcfg's restart path runs as on a booted instance.
+ec() { ndsys "$EC2NC_BIN" --backend networkd --imds-endpoint "$IMDS_URL" "$@" 2> "$TMP/ec.err"; }
 ec_ok() {
   local rc=0
   ec "$@" || rc=$?
@@ -89,6 +91,7 @@ ec_ok() {
 # as on a real host (the private /run of networkd's namespace is new at each start).
 start_nd() {
   start_networkd
+  use_systemctl_shim
   mkdir -p "$TMP/ec2nc-run"
   nd sh -c 'mkdir -p /run/ec2-netcfg && mount --bind "$1" /run/ec2-netcfg' sh "$TMP/ec2nc-run"
 }
@@ -232,10 +235,45 @@ wait_for "DHCP addresses from the distribution files" 30 \
 
 mkcap "$TMP/s0.json" 0=10.0.0.20,10.0.0.21 1=10.0.1.20,10.0.1.21 2=10.0.2.20,10.0.2.21
 start_imds "$TMP/s0.json"
+# The first apply as at boot: networkd runs on the distribution's files, every ENI has its
+# DHCP address. No DHCP address may go away at any moment (a reload would drop them).
+ip -n "$INST" monitor address > "$TMP/mon-first" 2>&1 &
+MON=$!
+PIDS+=("$MON")
+sleep 0.3
 ec_ok apply
 EXPECT="ens5=10.0.0.20,10.0.0.21 ens6=10.0.1.20,10.0.1.21 ens7=10.0.2.20,10.0.2.21"
 check_state "first apply"
-grep -i "reload" "$TMP/ec.err" | sed 's/^/  first apply: /' || true
+grep -E "restart|reload" "$TMP/ec.err" | sed 's/^/  first apply: /' || true
+grep -q "restarted systemd-networkd" "$TMP/ec.err" && pass "first apply restarted networkd (new ENI files)" \
+  || fail "first apply did not restart networkd: $(cat "$TMP/ec.err")"
+wait_links "after ec2-netcfg's restart" ens5 ens6 ens7
+check_state "first apply, networkd settled" 10
+sleep 1
+kill "$MON" 2>/dev/null; wait "$MON" 2>/dev/null || true
+deleted=$(grep '^Deleted' "$TMP/mon-first" | grep -E ' 10\.0\.[0-9]+\.20/' || true)
+[ -z "$deleted" ] && pass "no DHCP address went away during the first apply" \
+  || fail "DHCP addresses went away during the first apply: $deleted"
+for l in ens5 ens6 ens7; do
+  f=$(network_file "$l")
+  [ "$f" = "/run/systemd/network/05-ec2-netcfg-$l.network" ] && pass "networkd manages $l with $f" \
+    || fail "networkd applies '$f' to $l, not ec2-netcfg's file"
+done
+# networkd's defaults from the distribution files (metrics 100, 200, 1024) are gone; its
+# own under ec2-netcfg's files are the primary's (1024) and the table numbers.
+wait_defaults() {
+  local d
+  d=$(ip -n "$INST" -4 route show default |
+      awk '{ m = ""; for (i = 1; i < NF; i++) if ($i == "metric") m = $(i + 1); print $1, $2, $3, $4, $5, "metric", m }' | sort)
+  [ "$d" = "$(printf '%s\n' 'default via 10.0.0.1 dev ens5 metric 1024' 'default via 10.0.1.1 dev ens6 metric 10001' \
+                                'default via 10.0.2.1 dev ens7 metric 10002' | sort)" ]
+}
+end=$((SECONDS + 10))
+until wait_defaults || [ $SECONDS -ge $end ]; do sleep 0.2; done
+wait_defaults && pass "main's defaults: primary 1024, secondaries at their table numbers" \
+  || fail "main's defaults: $(ip -n "$INST" -4 route show default | tr '\n' ';')"
+got=$(ip -n "$INST" route get 1.1.1.1 | sed -n 's/.* dev \([^ ]*\).*/\1/p')
+[ "$got" = ens5 ] && pass "unsourced traffic leaves through the primary ENI" || fail "unsourced traffic via $got"
 
 # --- 1. foreign state survives ------------------------------------------------------------
 ip -n "$INST" rule add from 192.0.2.0/24 lookup 500 priority 600
@@ -270,11 +308,9 @@ ip -n "$INST" link del ens7
 ec_ok apply
 check_state "(b) apply after ens7 detached"
 
-# (d) networkctl reconfigure ens6 before any networkd restart: the state of a booted
-# instance (networkd started before ec2-netcfg's files existed, with the package's drop-in
-# in effect). ec2-netcfg's first apply created its files; networkd must not drop its state
-# or others' when it reconfigures the ENI (ec2-netcfg reloads networkd once when it
-# creates a file, so that networkd takes ec2-netcfg's file, which has KeepConfiguration=yes).
+# (d) networkctl reconfigure ens6: the state of a booted instance (networkd restarted by
+# ec2-netcfg's first apply onto its files, which say KeepConfiguration=yes): networkd must
+# not drop ec2-netcfg's state or others' when it reconfigures the ENI.
 echo "  ens6 is managed by networkd with: $(network_file ens6)"
 reconfigure_and_check() {  # LABEL IFACE
   ndt networkctl reconfigure "$2"
@@ -282,7 +318,7 @@ reconfigure_and_check() {  # LABEL IFACE
   wait_links "after reconfigure" "$2"
   check_state "$1" 5
 }
-reconfigure_and_check "(d) networkctl reconfigure ens6 (before any networkd restart)" ens6
+reconfigure_and_check "(d) networkctl reconfigure ens6 (networkd on ec2-netcfg's files)" ens6
 # Whatever happened, put the state back for what follows.
 ec_ok apply
 ip -n "$INST" addr replace 10.0.1.99/32 dev ens6
