@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -146,6 +147,13 @@ bool Rtnl::dump_all(HostState* out, std::string* error) {
       !run_dump(sock_, &seq_, &messages_, RTM_GETRULE, AF_INET, &st, error) ||
       !run_dump(sock_, &seq_, &messages_, RTM_GETRULE, AF_INET6, &st, error))
     return false;
+  // Tests imitate a kernel before 5.18, which keeps no IFA_PROTO on addresses.
+  static const bool no_ifa_proto = [] {
+    const char* v = std::getenv("EC2NC_TEST_KERNEL_WITHOUT_IFA_PROTO");
+    return v && std::string(v) == "1";
+  }();
+  if (no_ifa_proto)
+    for (auto& a : st.addresses) a.proto = 0;
   for (auto& l : st.links) {
     const std::string path = "net/ipv6/conf/" + l.name + "/ra_defrtr_metric";
     std::ifstream f("/proc/sys/" + path);
