@@ -21,6 +21,7 @@
 #include "app/state.h"
 #include "core/config.h"
 #include "core/metadata.h"
+#include "core/metadata_capture.h"
 #include "core/plan.h"
 #include "core/reconcile.h"
 #include "core/render_networkd.h"
@@ -677,14 +678,10 @@ int cmd_show(Context& ctx) {
 }
 
 int cmd_dump(Context& ctx) {
-  RecordingSource rec(*ctx.source);
-  MetadataRead rd = read_metadata(rec);
-  ctx.out << rec.capture_json();
-  if (!rd.fatal.empty()) {
-    ctx.log.error(rd.fatal);
-    return kExitRetry;
-  }
-  return kExitOk;
+  MetadataCapture cap = capture_metadata(*ctx.source);
+  if (cap.has_root()) ctx.out << cap.json();
+  for (auto& e : cap.errors) ctx.log.error(e.error);
+  return cap.errors.empty() ? kExitOk : kExitRetry;
 }
 
 }  // namespace
