@@ -5,6 +5,7 @@
 #include "app/commands.h"
 #include "app/metadata_wait.h"
 #include "app/output.h"
+#include "core/metadata_capture.h"
 
 namespace ec2nc {
 
@@ -36,14 +37,13 @@ int cmd_show(Context& ctx) {
 }
 
 int cmd_dump(Context& ctx) {
-  RecordingSource rec(*ctx.source);
-  MetadataRead rd = read_metadata(rec);
-  ctx.out << rec.capture_json();
-  if (!rd.fatal.empty()) {
-    ctx.log.error(rd.fatal);
-    return kExitRetry;
-  }
-  return kExitOk;
+  // The whole tree, every path, never stopping at one ENI's problem: the capture a bug
+  // report needs is wanted most when something is wrong. Nothing on stdout without the
+  // root (meta-data/mac and the listing): an empty capture would look like a good one.
+  MetadataCapture cap = capture_metadata(*ctx.source);
+  if (cap.has_root()) ctx.out << cap.json();
+  for (auto& e : cap.errors) ctx.log.error(e.error);
+  return cap.errors.empty() ? kExitOk : kExitRetry;
 }
 
 }  // namespace ec2nc

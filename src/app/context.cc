@@ -121,6 +121,7 @@ int open_rtnl(Context& ctx) {
     ctx.log.error("netlink: " + error);
     return kExitRetry;
   }
+  ctx.rtnl.set_deadline(ctx.deadline);
   ctx.rtnl_open = true;
   return kExitOk;
 }

@@ -2,12 +2,14 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <set>
 
 namespace ec2nc {
@@ -53,6 +55,35 @@ std::string base_of(const std::string& path) {
 
 std::string join(const std::string& dir, const std::string& name) {
   return !dir.empty() && dir.back() == '/' ? dir + name : dir + "/" + name;
+}
+
+// A temporary older than this is stale even when a process with its PID exists (PID
+// reuse, a writer in another PID namespace): a writer holds its temporary only from
+// create to rename, and runs are serialized by the app's lock anyway.
+const time_t kStaleTempAgeS = 10;
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+/// The temporary replace_file writes `target` through: ".TARGET.tmp-PID-N".
+std::string temp_name(const std::string& target, unsigned attempt) {
+  return "." + target + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(attempt);
+}
+
+/// For a name of temp_name's pattern, its target and writer's PID; false for any other name.
+bool parse_temp_name(const std::string& name, std::string* target, long* pid) {
+  if (name.size() < 2 || name[0] != '.') return false;
+  size_t tmp = name.rfind(".tmp-");
+  if (tmp == std::string::npos || tmp < 2) return false;
+  std::string rest = name.substr(tmp + 5);
+  size_t dash = rest.find('-');
+  if (dash == std::string::npos) return false;
+  std::string p = rest.substr(0, dash), n = rest.substr(dash + 1);
+  if (!all_digits(p) || !all_digits(n) || p.size() > 9 || n.size() > 9) return false;
+  *target = name.substr(1, tmp - 1);
+  *pid = std::stol(p);
+  return true;
 }
 
 bool valid_name(const std::string& name) {
@@ -122,7 +153,7 @@ bool replace_file(const std::string& path, const std::string& content, unsigned 
   int raw = -1;
   // O_EXCL: never follow or reuse a file someone else put there.
   for (unsigned attempt = 0; attempt < 100 && raw < 0; ++attempt) {
-    tmp = join(dir, "." + base_of(path) + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(attempt));
+    tmp = join(dir, temp_name(base_of(path), attempt));
     raw = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode & 07777);
     if (raw < 0 && errno != EEXIST) {
       *error = errno_text("create", tmp, errno);
@@ -159,6 +190,17 @@ bool replace_file(const std::string& path, const std::string& content, unsigned 
     return false;
   }
   return fsync_dir(dir, error);
+}
+
+/// True when the temporary `path`, written by `pid`, is left over from a run that
+/// died mid-write: its writer is gone (or is this process, which holds none between
+/// writes), or it is older than kStaleTempAgeS. Only regular files qualify.
+bool stale_temp(const std::string& path, long pid) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return false;
+  if (pid == long(::getpid())) return true;
+  if (pid <= 0 || (::kill(pid_t(pid), 0) != 0 && errno == ESRCH)) return true;
+  return ::time(nullptr) - st.st_mtime > kStaleTempAgeS;
 }
 
 }  // namespace
@@ -237,8 +279,16 @@ bool sync_files(const std::string& dir, const std::map<std::string, std::string>
     }
     errno = 0;
     while (struct dirent* e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (valid_name(name) && owned(name) && !files.count(name)) stale.push_back(name);
+      std::string name = e->d_name, target;
+      long pid = 0;
+      if (valid_name(name) && owned(name) && !files.count(name)) {
+        stale.push_back(name);
+      } else if (!dry_run && parse_temp_name(name, &target, &pid) && valid_name(target) && owned(target) &&
+                 stale_temp(join(dir, name), pid)) {
+        // A temporary of ours that a killed run left (dry runs, which hold no lock,
+        // leave them alone: a live run may be writing one).
+        stale.push_back(name);
+      }
       errno = 0;
     }
     int err = errno;

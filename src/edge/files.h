@@ -19,7 +19,11 @@ struct FileChange {
 /// Makes directory `dir` hold exactly `files` (name -> content) among the names for
 /// which `owned(name)` is true: writes new/changed ones with `mode`, removes owned
 /// names not in `files`, never touches other names. Creates `dir` (0755) if needed.
-/// With `dry_run` it only reports. False + error (naming the path) on failure.
+/// Also removes (and reports as Removed) the stale temporaries of owned names that a
+/// run killed mid-write left (".NAME.tmp-PID-N" whose writer is gone or that is older
+/// than a few seconds); the caller holds the run lock, so no live run is writing one.
+/// With `dry_run` it only reports, and leaves temporaries alone. False + error
+/// (naming the path) on failure.
 bool sync_files(const std::string& dir, const std::map<std::string, std::string>& files,
                 const std::function<bool(const std::string&)>& owned, unsigned mode, bool dry_run,
                 std::vector<FileChange>* changes, std::string* error);

@@ -135,6 +135,23 @@ bool retryable_curl(CURLcode rc) {
 
 bool retryable_status(long status) { return status == 429 || (status >= 500 && status <= 599); }
 
+/// The statuses whose Retry-After is honoured (RFC 9110 sends it with these two).
+bool honours_retry_after(long status) { return status == 429 || status == 503; }
+
+/// Seconds of a Retry-After value in its delta-seconds form; -1 for anything else (the
+/// HTTP-date form, junk, empty). Absurdly long values saturate (the caller caps them).
+long long parse_retry_after(const std::string& value) {
+  size_t b = value.find_first_not_of(" \t");
+  size_t e = value.find_last_not_of(" \t\r\n");
+  if (b == std::string::npos || e == std::string::npos || e < b) return -1;
+  std::string v = value.substr(b, e - b + 1);
+  if (!std::all_of(v.begin(), v.end(), [](char c) { return c >= '0' && c <= '9'; })) return -1;
+  size_t nz = v.find_first_not_of('0');
+  if (nz == std::string::npos) return 0;
+  if (v.size() - nz > 9) return 999999999;
+  return std::stoll(v.substr(nz));
+}
+
 }  // namespace
 
 bool resolve_imds_endpoint(const std::string& cli_endpoint, std::string* endpoint, std::string* error) {
@@ -167,6 +184,7 @@ struct Reply {
   long status = 0;
   std::string body;
   std::string what;  ///< Transport failure text when rc != CURLE_OK.
+  long long retry_after_s = -1;  ///< Retry-After in seconds; -1 when absent or not in seconds form.
 };
 
 struct ImdsClient::Impl {
@@ -176,6 +194,7 @@ struct ImdsClient::Impl {
   char errbuf[CURL_ERROR_SIZE] = {};
   std::string body;
   bool too_big = false;
+  long long retry_after_s = -1;  ///< Of the response being received.
   std::string token;
   Clock::time_point token_refresh_at;
   unsigned requests = 0;
@@ -200,6 +219,8 @@ struct ImdsClient::Impl {
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, this);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, this);
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxBody));
     // IMDS is link-local: a proxy from the environment must never see the token.
     curl_easy_setopt(curl, CURLOPT_PROXY, "");
@@ -232,6 +253,21 @@ struct ImdsClient::Impl {
     return n;
   }
 
+  /// Keeps the Retry-After of the last response whose headers are being received.
+  static size_t on_header(char* data, size_t size, size_t nmemb, void* user) {
+    auto* self = static_cast<Impl*>(user);
+    size_t n = size * nmemb;
+    static const char kName[] = "retry-after:";
+    const size_t name_len = sizeof kName - 1;
+    std::string line(data, n);
+    if (line.rfind("HTTP/", 0) == 0) {
+      self->retry_after_s = -1;  // the status line of a new response (after a 1xx, say)
+    } else if (line.size() >= name_len && iequals(line.substr(0, name_len), kName)) {
+      self->retry_after_s = parse_retry_after(line.substr(name_len));
+    }
+    return n;
+  }
+
   /// Milliseconds left before the deadline (capped, so time_point::max() works).
   long long remaining_ms() const {
     auto now = Clock::now();
@@ -245,6 +281,7 @@ struct ImdsClient::Impl {
     Reply r;
     body.clear();
     too_big = false;
+    retry_after_s = -1;
     errbuf[0] = '\0';
     curl_slist* headers = curl_slist_append(nullptr, header.c_str());
     if (!headers) {
@@ -274,6 +311,7 @@ struct ImdsClient::Impl {
     if (r.rc == CURLE_OK) {
       curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
       r.body.swap(body);
+      r.retry_after_s = retry_after_s;
     } else if (too_big || r.rc == CURLE_FILESIZE_EXCEEDED) {
       r.what = "response larger than " + std::to_string(kMaxBody / 1024) + " KiB";
     } else {
@@ -284,7 +322,9 @@ struct ImdsClient::Impl {
   }
 
   /// Sends one request, retrying timeouts, dropped connections, 429 and 5xx with
-  /// exponential backoff and full jitter, within `attempts` and the deadline.
+  /// exponential backoff and full jitter, within `attempts` and the deadline. A 429 or
+  /// 503 with Retry-After (seconds) waits at least that long (at most
+  /// retry_after_max_ms); a wait that would pass the deadline ends the request at once.
   /// True with the final reply (any status the caller must judge); false + error,
   /// with out->rc the last transport result.
   bool request(bool put, const std::string& rel, const std::string& header, const std::string& what, Reply* out,
@@ -310,10 +350,16 @@ struct ImdsClient::Impl {
         return true;
       }
       last = r.rc == CURLE_OK ? "HTTP " + std::to_string(r.status) : r.what;
+      long long asked_ms = 0;  // what the service asked us to wait, capped
+      if (r.rc == CURLE_OK && honours_retry_after(r.status) && r.retry_after_s >= 0) {
+        asked_ms = std::min<long long>(r.retry_after_s * 1000, opts.retry_after_max_ms);
+        last += " (Retry-After " + std::to_string(r.retry_after_s) + " s)";
+      }
       if (tries == opts.attempts) break;
       long cap = kBackoffBaseMs << std::min(tries - 1, 5u);
       cap = std::min(cap, kBackoffCapMs);
-      long sleep_ms = std::uniform_int_distribution<long>(0, cap)(rng);
+      long long sleep_ms = std::max<long long>(asked_ms, std::uniform_int_distribution<long>(0, cap)(rng));
+      // Never sleep into the deadline: the attempt after it could not be sent anyway.
       if (sleep_ms >= remaining_ms()) {
         out_of_time = true;
         break;

@@ -1,7 +1,8 @@
 // IMDSv2 client over libcurl: one session token reused across requests (fetched
 // again on 401), one persistent connection, bounded connect and total time,
 // retries with exponential backoff and jitter on timeouts, dropped connections,
-// 429 and 5xx. Proxies are ignored. A failure is never reported as a 404.
+// 429 and 5xx (waiting at least a 429's or 503's Retry-After), every wait within the
+// run's one deadline. Proxies are ignored. A failure is never reported as a 404.
 #pragma once
 
 #include <chrono>
@@ -18,7 +19,12 @@ struct ImdsOptions {
   unsigned request_timeout_ms = 3000;
   unsigned attempts = 6;            ///< Tries per request (first one included).
   unsigned token_ttl_s = 21600;
-  /// No request (nor backoff sleep) goes past this instant: the run's one bound.
+  /// Longest wait a Retry-After (seconds form, on 429 and 503) can ask for; a longer one
+  /// is cut to this. A wait that would end past `deadline` is not started: the request
+  /// fails at once, saying so.
+  unsigned retry_after_max_ms = 10000;
+  /// No request (nor backoff or Retry-After wait) goes past this instant: the run's one
+  /// bound.
   std::chrono::steady_clock::time_point deadline = std::chrono::steady_clock::time_point::max();
 };
 

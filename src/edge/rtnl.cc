@@ -5,10 +5,13 @@
 
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -26,7 +29,42 @@ constexpr size_t kRecvBuf = 64 * 1024;
 // A dump the kernel keeps interrupting (tables changing under it) is retried this often.
 constexpr int kDumpAttempts = 5;
 
+using Clock = std::chrono::steady_clock;
+
 std::string errno_text(int e) { return std::strerror(e); }
+
+const char kNoAnswer[] = "no answer from the kernel by the run deadline";
+
+/// Receives one chunk, waiting for it at most until `deadline` (time_point::max(): no
+/// bound). A chunk already queued is returned even past the deadline. -1 with errno
+/// (ETIMEDOUT: nothing came in time).
+ssize_t recv_until(mnl_socket* sock, void* buf, size_t len, Clock::time_point deadline) {
+  const int fd = mnl_socket_get_fd(sock);
+  for (;;) {
+    int timeout_ms = -1;
+    if (deadline != Clock::time_point::max()) {
+      auto now = Clock::now();
+      // Rounded up, so poll() does not give up just before the deadline.
+      long long left =
+          deadline > now ? std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1 : 0;
+      timeout_ms = int(std::min<long long>(left, INT_MAX));
+    }
+    pollfd p{fd, POLLIN, 0};
+    int n = ::poll(&p, 1, timeout_ms);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    if (n == 0) {
+      errno = ETIMEDOUT;
+      return -1;
+    }
+    // Readable, or an error (ENOBUFS...) that the receive reports.
+    ssize_t got = mnl_socket_recvfrom(sock, buf, len);
+    if (got < 0 && errno == EINTR) continue;
+    return got;
+  }
+}
 
 bool add_op(Change::Op op) {
   return op == Change::Op::AddAddress || op == Change::Op::AddRoute || op == Change::Op::AddRule;
@@ -86,7 +124,7 @@ bool Rtnl::open(std::string* error) {
 
 // One dump: request, then replies until NLMSG_DONE; redone when interrupted.
 static bool run_dump(mnl_socket* sock, unsigned* seq, unsigned* messages, uint16_t type, uint8_t family,
-                     HostState* out, std::string* error) {
+                     Clock::time_point deadline, HostState* out, std::string* error) {
   const char* what = type == RTM_GETLINK ? "links" : type == RTM_GETADDR ? "addresses"
                      : type == RTM_GETROUTE ? "routes" : "rules";
   std::vector<uint8_t> buf(kRecvBuf);
@@ -101,10 +139,9 @@ static bool run_dump(mnl_socket* sock, unsigned* seq, unsigned* messages, uint16
     ++*messages;
     DumpStatus st;
     while (!st.done) {
-      ssize_t n = mnl_socket_recvfrom(sock, buf.data(), buf.size());
+      ssize_t n = recv_until(sock, buf.data(), buf.size(), deadline);
       if (n < 0) {
-        if (errno == EINTR) continue;
-        *error = std::string("netlink: dump of ") + what + ": " + errno_text(errno);
+        *error = std::string("netlink: dump of ") + what + ": " + (errno == ETIMEDOUT ? kNoAnswer : errno_text(errno));
         return false;
       }
       std::string derr;
@@ -132,7 +169,7 @@ static bool run_dump(mnl_socket* sock, unsigned* seq, unsigned* messages, uint16
 bool Rtnl::dump_links(std::vector<HostLink>* out, std::string* error) {
   if (!open(error)) return false;
   HostState st;
-  if (!run_dump(sock_, &seq_, &messages_, RTM_GETLINK, AF_UNSPEC, &st, error)) return false;
+  if (!run_dump(sock_, &seq_, &messages_, RTM_GETLINK, AF_UNSPEC, deadline_, &st, error)) return false;
   *out = std::move(st.links);
   return true;
 }
@@ -140,12 +177,12 @@ bool Rtnl::dump_links(std::vector<HostLink>* out, std::string* error) {
 bool Rtnl::dump_all(HostState* out, std::string* error) {
   if (!open(error)) return false;
   HostState st;
-  if (!run_dump(sock_, &seq_, &messages_, RTM_GETLINK, AF_UNSPEC, &st, error) ||
-      !run_dump(sock_, &seq_, &messages_, RTM_GETADDR, AF_UNSPEC, &st, error) ||
-      !run_dump(sock_, &seq_, &messages_, RTM_GETROUTE, AF_INET, &st, error) ||
-      !run_dump(sock_, &seq_, &messages_, RTM_GETROUTE, AF_INET6, &st, error) ||
-      !run_dump(sock_, &seq_, &messages_, RTM_GETRULE, AF_INET, &st, error) ||
-      !run_dump(sock_, &seq_, &messages_, RTM_GETRULE, AF_INET6, &st, error))
+  if (!run_dump(sock_, &seq_, &messages_, RTM_GETLINK, AF_UNSPEC, deadline_, &st, error) ||
+      !run_dump(sock_, &seq_, &messages_, RTM_GETADDR, AF_UNSPEC, deadline_, &st, error) ||
+      !run_dump(sock_, &seq_, &messages_, RTM_GETROUTE, AF_INET, deadline_, &st, error) ||
+      !run_dump(sock_, &seq_, &messages_, RTM_GETROUTE, AF_INET6, deadline_, &st, error) ||
+      !run_dump(sock_, &seq_, &messages_, RTM_GETRULE, AF_INET, deadline_, &st, error) ||
+      !run_dump(sock_, &seq_, &messages_, RTM_GETRULE, AF_INET6, deadline_, &st, error))
     return false;
   // Tests imitate a kernel before 5.18, which keeps no IFA_PROTO on addresses.
   static const bool no_ifa_proto = [] {
@@ -175,10 +212,10 @@ bool Rtnl::reachable(const IpAddr& dst, bool* yes, std::string* error) {
   ++messages_;
   if (ack_buf_.size() != kRecvBuf) ack_buf_.resize(kRecvBuf);
   for (;;) {
-    ssize_t n = mnl_socket_recvfrom(sock_, ack_buf_.data(), ack_buf_.size());
+    ssize_t n = recv_until(sock_, ack_buf_.data(), ack_buf_.size(), deadline_);
     if (n < 0) {
       if (errno == EINTR) continue;
-      *error = "netlink route get: " + errno_text(errno);
+      *error = "netlink route get: " + (errno == ETIMEDOUT ? std::string(kNoAnswer) : errno_text(errno));
       return false;
     }
     bool found = false;
@@ -202,10 +239,9 @@ SendResult Rtnl::send(const Change& c, std::string* error) {
   std::vector<uint8_t>& buf = ack_buf_;
   std::vector<Ack> acks;
   for (;;) {
-    ssize_t n = mnl_socket_recvfrom(sock_, buf.data(), buf.size());
+    ssize_t n = recv_until(sock_, buf.data(), buf.size(), deadline_);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      *error = "netlink receive: " + errno_text(errno);
+      *error = errno == ETIMEDOUT ? std::string(kNoAnswer) : "netlink receive: " + errno_text(errno);
       return SendResult::Failed;
     }
     acks.clear();

@@ -2,6 +2,7 @@
 // parsing live in core/netlink_codec (pure); this file only moves bytes.
 #pragma once
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,12 @@ class Rtnl {
 
   /// Opens the socket (NETLINK_ROUTE, NETLINK_CAP_ACK, NETLINK_EXT_ACK). False + error.
   bool open(std::string* error);
+  /// The run's one bound: no wait for the kernel's answer (an ack, a dump's next part)
+  /// goes past it; a request the kernel has not answered by then fails, saying so.
+  /// What the kernel has already queued is still read after it (rtnetlink answers
+  /// within the request's own send, so changes after a long propagation wait still
+  /// go through). Default: no bound.
+  void set_deadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
   /// RTM_GETLINK dump.
   bool dump_links(std::vector<HostLink>* out, std::string* error);
   /// Links, addresses, routes (all tables) and rules of both families.
@@ -42,6 +49,7 @@ class Rtnl {
   unsigned messages_ = 0;
   unsigned portid_ = 0;
   std::vector<uint8_t> ack_buf_;
+  std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();
 };
 
 }  // namespace ec2nc

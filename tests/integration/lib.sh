@@ -164,6 +164,29 @@ has_addr() { local a; a=$(ip -n "$INST" -o addr show dev "$1"); grep -q " $2/" <
 # own_addresses [--detail]: addresses carrying ec2-netcfg's IFA_PROTO 236 mark.
 own_addresses() { ip netns exec "$INST" python3 "$EC2NC_SRC/tests/tools/own_addresses.py" "$@"; }
 
+# events_beyond_kernel FILE: the events in FILE, the output of `ip monitor` (address,
+# route, rule, link), that are not the kernel's own bookkeeping; prints them with their
+# continuation lines, nothing when ec2-netcfg (or anyone else) changed nothing.
+# The kernel's own, dropped whenever they happen to arrive: IPv6 link-local addresses
+# appearing or finishing DAD ("N: IF    inet6 fe80::.../64 scope link" and its
+# "valid_lft" line) and the routes it adds for its addresses ("local|anycast|multicast
+# ... proto kernel", "fe80::/64 ... proto kernel"). Everything else is printed: any
+# other address (ec2-netcfg's included), any route not proto kernel (proto 236), any
+# rule, any link, and every deleted object (a "Deleted" line, whatever it is).
+events_beyond_kernel() {
+  awk '
+    { sub(/^\[[A-Z0-9_]+\] */, "") }          # an "ip monitor label" prefix, if any
+    /^[ \t]*$/ { next }
+    /^[ \t]/ { if (!own) print; next }         # continuation of the event above
+    { own = 0 }
+    /^Deleted / { print; next }
+    /^[0-9]+: [^ ]+ +inet6 fe80:[0-9a-f:]*\/[0-9]+ .*scope link/ { own = 1; next }
+    # A route (address, link and rule events start "N: " or "N:<tab>").
+    !/^[0-9]+:[ \t]/ && / proto kernel( |$)/ { own = 1; next }
+    { print }
+  ' "$1"
+}
+
 # expect_status WANT DESC CMD...: run CMD (stdout to $TMP/out, stderr to $TMP/err).
 expect_status() {
   local want=$1 desc=$2; shift 2

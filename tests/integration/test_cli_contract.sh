@@ -53,18 +53,62 @@ expect_status 0 "show --json" "$B" --metadata-file "$CAP" --json show
 python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert len(d["interfaces"])==2 and d["interfaces"][1]["table"]==10001' "$TMP/out" \
   && pass "show --json parses" || fail "show --json"
 
-# dump-metadata through the emulator equals the capture it serves.
-start_imds "$CAP"
-expect_status 0 "dump-metadata" nc dump-metadata
-python3 - "$TMP/out" "$CAP" <<'PY' && pass "dump-metadata equals the served tree" || fail "dump-metadata differs"
+# dump-metadata through the emulator holds every path it serves, body for body.
+# same_paths DUMP SERVED: prints what differs (nothing when the dump is complete).
+same_paths() {
+  python3 - "$1" "$2" <<'PY'
 import json, sys
 got = json.load(open(sys.argv[1]))["paths"]; want = json.load(open(sys.argv[2]))["paths"]
-needed = {k: v for k, v in want.items() if k in got}
-assert got == needed, set(got) ^ set(needed)
-assert "meta-data/mac" in got and any(k.endswith("/local-ipv4s") for k in got)
+for k in sorted(set(got) | set(want)):
+    if k not in got: print("not dumped: " + k)
+    elif k not in want: print("not served: " + k)
+    elif got[k] != want[k]: print("body differs: " + k)
 PY
+}
+start_imds "$CAP"
+expect_status 0 "dump-metadata" nc dump-metadata
+d=$(same_paths "$TMP/out" "$CAP")
+[ -z "$d" ] && pass "dump-metadata holds every served path ($(grep -c '"meta-data/' "$TMP/out") paths)" \
+  || fail "dump-metadata differs from the served tree: $d"
+[ ! -s "$TMP/err" ] && pass "dump-metadata: nothing on stderr" || fail "dump-metadata stderr: $(cat "$TMP/err")"
 cp "$TMP/out" "$TMP/dump.json"
 expect_status 0 "show from a dump-metadata capture" "$B" --metadata-file "$TMP/dump.json" show
+expect_status 0 "dump-metadata of a dump-metadata capture" "$B" --metadata-file "$TMP/dump.json" dump-metadata
+cmp -s "$TMP/out" "$TMP/dump.json" && pass "a capture dumps to itself" || fail "a capture does not dump to itself"
+
+# An ENI in trouble is dumped in full: device-number still 0, a listed key answering 404,
+# an empty value, a key that fails every attempt. Exit 1, each failed path on stderr.
+E6=meta-data/network/interfaces/macs/02:86:10:7b:e4:f6/
+python3 - "$CAP" "$TMP/troubled.json" "$TMP/troubled-served.json" "$E6" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1])); p = d["paths"]; e6 = sys.argv[4]
+p[e6 + "device-number"] = "0"
+del p[e6 + "subnet-ipv4-cidr-block"]                  # listed, answers 404
+p[e6] += "\nnetwork-card"; p[e6 + "network-card"] = ""  # empty: not propagated yet
+json.dump(d, open(sys.argv[2], "w"))
+del p[e6 + "owner-id"]                                # fails (faults below): not in the dump
+json.dump(d, open(sys.argv[3], "w"))
+PY
+set_imds "$TMP/troubled.json"
+printf '{"status": {"%sowner-id": [500, 500, 500]}}' "$E6" > "$TMP/faults.next" && mv "$TMP/faults.next" "$TMP/faults.json"
+printf '[imds]\nattempts = 2\n' > "$TMP/two.conf"
+expect_status 1 "dump-metadata of an ENI in trouble" nc --config "$TMP/two.conf" dump-metadata
+d=$(same_paths "$TMP/out" "$TMP/troubled-served.json")
+[ -z "$d" ] && pass "dump-metadata holds every path of the ENI in trouble" || fail "dump-metadata of an ENI in trouble: $d"
+stderr_has "${E6}subnet-ipv4-cidr-block: listed but answers 404"
+stderr_has "${E6}owner-id: HTTP 500 after 2 attempts"
+[ "$(grep -c 'error:' "$TMP/err")" = 2 ] && pass "dump-metadata: one error per failed path" \
+  || fail "dump-metadata errors: $(cat "$TMP/err")"
+rm -f "$TMP/faults.json"
+
+# Without meta-data/mac the capture cannot be replayed: nothing on stdout, exit 1.
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); del d["paths"]["meta-data/mac"]; json.dump(d, open(sys.argv[2], "w"))' \
+  "$CAP" "$TMP/nomac.json"
+set_imds "$TMP/nomac.json"
+expect_status 1 "dump-metadata without meta-data/mac" nc dump-metadata
+[ ! -s "$TMP/out" ] && pass "dump-metadata without meta-data/mac: nothing on stdout" || fail "stdout: $(head -c 200 "$TMP/out")"
+stderr_has "meta-data/mac: 404 not found"
+set_imds "$CAP"
 
 # An ENI on this host whose data is still propagating: waited for, then configured.
 add_eni 5 ens5 02:86:10:7b:e4:f5 10.0.0.1/24

@@ -3,7 +3,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <doctest/doctest.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -77,6 +79,39 @@ std::vector<std::string> entries(const std::string& dir) {
   return out;
 }
 
+/// Makes `names` (temporaries named with the child's PID, "{}" in each name) in `dir`
+/// from a child process that is then killed, as a run killed mid-write leaves them.
+/// Returns the dead child's PID.
+pid_t killed_writer(const std::string& dir, const std::vector<std::string>& names) {
+  int ready[2];
+  REQUIRE(pipe(ready) == 0);
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    for (auto n : names) {
+      n.replace(n.find("{}"), 2, std::to_string(getpid()));
+      int fd = open((dir + "/" + n).c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+      if (fd < 0 || write(fd, "half", 4) != 4) _exit(1);  // left open: killed mid-write
+    }
+    (void)!write(ready[1], "x", 1);
+    pause();
+    _exit(0);
+  }
+  close(ready[1]);
+  char c;
+  CHECK(read(ready[0], &c, 1) == 1);
+  close(ready[0]);
+  kill(pid, SIGKILL);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return pid;
+}
+
+std::string with_pid(std::string name, long pid) {
+  name.replace(name.find("{}"), 2, std::to_string(pid));
+  return name;
+}
+
 }  // namespace
 
 TEST_CASE("sync_files creates, then leaves identical files untouched") {
@@ -143,6 +178,69 @@ TEST_CASE("sync_files removes stale own files and keeps everybody else's") {
   CHECK(changes[0].kind == FileChange::Kind::Created);
   CHECK(changes[1].kind == FileChange::Kind::Removed);
   CHECK(changes[1].path == t / "05-own-stale");
+}
+
+TEST_CASE("sync_files removes the temporaries a killed run left, of its own names only") {
+  TempDir t;
+  pid_t dead = killed_writer(t.path, {".05-own-a.tmp-{}-0", ".05-own-gone.tmp-{}-1", ".foreign.tmp-{}-0",
+                                      ".05-own-a.tmp-{}", ".05-own-a.tmp-{}-x", ".05-own-a.{}.swp"});
+  // A live writer's fresh temporary (the parent process stands in for a live run)...
+  std::string live = with_pid(".05-own-b.tmp-{}-0", getppid());
+  put(t / live, "in progress");
+  // ...unless it is old (PID reuse, another PID namespace).
+  std::string old = with_pid(".05-own-c.tmp-{}-0", getppid());
+  put(t / old, "old");
+  struct timespec hour_ago[2] = {{time(nullptr) - 3600, 0}, {time(nullptr) - 3600, 0}};
+  REQUIRE(utimensat(AT_FDCWD, (t / old).c_str(), hour_ago, 0) == 0);
+  // This process writes none between syncs: one with its PID is left over too.
+  std::string mine = with_pid(".05-own-d.tmp-{}-3", getpid());
+  put(t / mine, "left over");
+  // Only regular files.
+  std::string dir_named_so = with_pid(".05-own-e.tmp-{}-0", dead);
+  REQUIRE(mkdir((t / dir_named_so).c_str(), 0755) == 0);
+
+  std::map<std::string, std::string> files{{"05-own-a", "alpha\n"}};
+  std::vector<FileChange> changes;
+  std::string err;
+  REQUIRE_MESSAGE(sync_files(t.path, files, owned, 0644, false, &changes, &err), err);
+  std::vector<std::string> want = {with_pid(".05-own-a.tmp-{}", dead), with_pid(".05-own-a.tmp-{}-x", dead),
+                                   with_pid(".05-own-a.{}.swp", dead), live, dir_named_so,
+                                   with_pid(".foreign.tmp-{}-0", dead), "05-own-a"};
+  std::sort(want.begin(), want.end());
+  CHECK(entries(t.path) == want);
+  CHECK(get(t / "05-own-a") == "alpha\n");
+  std::vector<std::string> removed;
+  for (auto& c : changes)
+    if (c.kind == FileChange::Kind::Removed) removed.push_back(c.path);
+  std::vector<std::string> want_removed = {t / with_pid(".05-own-a.tmp-{}-0", dead),
+                                           t / with_pid(".05-own-gone.tmp-{}-1", dead), t / old, t / mine};
+  std::sort(want_removed.begin(), want_removed.end());
+  CHECK(removed == want_removed);
+  REQUIRE(changes.size() == 5);  // and 05-own-a created
+}
+
+TEST_CASE("sync_files removes a stale temporary on a sync that changes nothing else") {
+  TempDir t;
+  std::map<std::string, std::string> files{{"05-own-a", "alpha\n"}};
+  std::string err;
+  REQUIRE(sync_files(t.path, files, owned, 0644, false, nullptr, &err));
+  pid_t dead = killed_writer(t.path, {".05-own-a.tmp-{}-0"});
+  std::vector<FileChange> changes;
+  SUBCASE("a dry run leaves it and does not report it (it holds no lock: a live run may be writing)") {
+    REQUIRE(sync_files(t.path, files, owned, 0644, true, &changes, &err));
+    CHECK(changes.empty());
+    CHECK(exists(t / with_pid(".05-own-a.tmp-{}-0", dead)));
+  }
+  SUBCASE("a real one removes it, once") {
+    REQUIRE(sync_files(t.path, files, owned, 0644, false, &changes, &err));
+    REQUIRE(changes.size() == 1);
+    CHECK(changes[0].kind == FileChange::Kind::Removed);
+    CHECK(changes[0].path == t / with_pid(".05-own-a.tmp-{}-0", dead));
+    CHECK(entries(t.path) == std::vector<std::string>{"05-own-a"});
+    changes.clear();
+    REQUIRE(sync_files(t.path, files, owned, 0644, false, &changes, &err));
+    CHECK(changes.empty());
+  }
 }
 
 TEST_CASE("sync_files refuses to write a name it does not own") {

@@ -4,16 +4,22 @@
 
 #include <doctest/doctest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -179,6 +185,120 @@ class EnvGuard {
   std::map<std::string, std::optional<std::string>> saved_;
 };
 
+/// An HTTP/1.1 server on 127.0.0.1 whose every answer a test scripts: for headers the
+/// emulator cannot send (Retry-After) and exact request times. Keeps connections alive.
+class ScriptedServer {
+ public:
+  struct Request {
+    std::string method, path;
+    Clock::time_point at;
+  };
+  /// Returns the whole response (status line, headers, body) for a request.
+  using Script = std::function<std::string(const Request&, unsigned nth_for_path)>;
+
+  explicit ScriptedServer(Script script) : script_(std::move(script)) {
+    fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ < 0 || bind(fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || listen(fd_, 8) != 0) return;
+    socklen_t len = sizeof sa;
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&sa), &len);
+    port_ = ntohs(sa.sin_port);
+    thread_ = std::thread([this] { serve(); });
+  }
+  ~ScriptedServer() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) close(fd_);
+  }
+  ScriptedServer(const ScriptedServer&) = delete;
+  ScriptedServer& operator=(const ScriptedServer&) = delete;
+
+  bool running() const { return port_ > 0; }
+  std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
+  std::vector<Request> requests(const std::string& method = "") const {
+    std::lock_guard<std::mutex> g(mu_);
+    std::vector<Request> out;
+    for (auto& r : log_)
+      if (method.empty() || r.method == method) out.push_back(r);
+    return out;
+  }
+
+  static std::string response(int status, const std::string& body = "", const std::string& headers = "") {
+    return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: text/plain\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\n" + headers + "\r\n" + body;
+  }
+  /// The usual answers: a token for the PUT, `body` for GETs.
+  static std::string ok(const Request& r, const std::string& body = "02:00:00:00:00:01") {
+    if (r.method == "PUT") return response(200, "t0ken", "X-aws-ec2-metadata-token-ttl-seconds: 21600\r\n");
+    return response(200, body);
+  }
+
+ private:
+  void serve() {
+    std::vector<int> conns;
+    std::map<int, std::string> pending;
+    while (!stop_) {
+      std::vector<pollfd> fds = {{fd_, POLLIN, 0}};
+      for (int c : conns) fds.push_back({c, POLLIN, 0});
+      if (poll(fds.data(), fds.size(), 50) <= 0) continue;
+      if (fds[0].revents & POLLIN) {
+        int c = accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c >= 0) conns.push_back(c);
+      }
+      for (size_t i = 1; i < fds.size(); ++i) {
+        if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        int c = fds[i].fd;
+        char buf[4096];
+        ssize_t n = read(c, buf, sizeof buf);
+        if (n <= 0) {
+          close(c);
+          conns.erase(std::find(conns.begin(), conns.end(), c));
+          pending.erase(c);
+          continue;
+        }
+        std::string& in = pending[c];
+        in.append(buf, size_t(n));
+        for (size_t end; (end = in.find("\r\n\r\n")) != std::string::npos;) {
+          std::istringstream head(in.substr(0, end));
+          in.erase(0, end + 4);  // the client's PUT and GETs carry no body
+          Request r;
+          std::string target;
+          head >> r.method >> target;
+          r.path = target.rfind("/latest/", 0) == 0 ? target.substr(8) : target;
+          r.at = Clock::now();
+          unsigned nth = 0;
+          {
+            std::lock_guard<std::mutex> g(mu_);
+            for (auto& e : log_) nth += e.method == r.method && e.path == r.path;
+            log_.push_back(r);
+          }
+          std::string out = script_(r, nth);
+          for (size_t done = 0; done < out.size();) {
+            ssize_t w = write(c, out.data() + done, out.size() - done);
+            if (w <= 0) break;
+            done += size_t(w);
+          }
+        }
+      }
+    }
+    for (int c : conns) close(c);
+  }
+
+  Script script_;
+  int fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+  mutable std::mutex mu_;
+  std::vector<Request> log_;
+};
+
+long long ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration_cast<milliseconds>(b - a).count();
+}
+
 const char kMacPath[] = "meta-data/mac";
 const char kIpsPath[] = "meta-data/network/interfaces/macs/02:00:00:00:00:01/local-ipv4s";
 
@@ -265,6 +385,126 @@ TEST_CASE("imds: 5xx beyond the attempts is an Error naming path, status and att
   CHECK(r.status == FetchResult::Status::Error);  // never NotFound
   CHECK(r.error == "meta-data/mac: HTTP 503 after 3 attempts");
   CHECK(emu.count("GET") == 3);
+}
+
+TEST_CASE("imds: Retry-After on 503 and 429 is waited for") {
+  ScriptedServer srv([](const ScriptedServer::Request& r, unsigned nth) {
+    if (r.method == "GET" && nth == 0) return ScriptedServer::response(503, "", "Retry-After: 1\r\n");
+    if (r.method == "GET" && nth == 1) return ScriptedServer::response(429, "", "retry-after:  1 \r\n");
+    return ScriptedServer::ok(r);
+  });
+  REQUIRE(srv.running());
+  ImdsClient c(options_for(srv.url()));
+  auto r = c.get(kMacPath);
+  REQUIRE(r.status == FetchResult::Status::Ok);
+  CHECK(r.body == "02:00:00:00:00:01");
+  auto gets = srv.requests("GET");
+  REQUIRE(gets.size() == 3);
+  // Backoff alone would wait at most 0.1 s, then 0.2 s.
+  CHECK(ms_between(gets[0].at, gets[1].at) >= 990);
+  CHECK(ms_between(gets[1].at, gets[2].at) >= 990);
+  CHECK(ms_between(gets[0].at, gets[2].at) < 4000);
+}
+
+TEST_CASE("imds: Retry-After on the token PUT is waited for") {
+  ScriptedServer srv([](const ScriptedServer::Request& r, unsigned nth) {
+    if (r.method == "PUT" && nth == 0) return ScriptedServer::response(503, "", "Retry-After: 1\r\n");
+    return ScriptedServer::ok(r);
+  });
+  REQUIRE(srv.running());
+  ImdsClient c(options_for(srv.url()));
+  REQUIRE(c.get(kMacPath).status == FetchResult::Status::Ok);
+  auto puts = srv.requests("PUT");
+  REQUIRE(puts.size() == 2);
+  CHECK(ms_between(puts[0].at, puts[1].at) >= 990);
+}
+
+TEST_CASE("imds: a Retry-After longer than the maximum is cut to it") {
+  ScriptedServer srv([](const ScriptedServer::Request& r, unsigned nth) {
+    if (r.method == "GET" && nth == 0) return ScriptedServer::response(503, "", "Retry-After: 86400\r\n");
+    if (r.method == "GET" && nth == 1) return ScriptedServer::response(429, "", "Retry-After: 99999999999999999999\r\n");
+    return ScriptedServer::ok(r);
+  });
+  REQUIRE(srv.running());
+  auto o = options_for(srv.url());
+  o.retry_after_max_ms = 400;
+  ImdsClient c(o);
+  REQUIRE(c.get(kMacPath).status == FetchResult::Status::Ok);
+  auto gets = srv.requests("GET");
+  REQUIRE(gets.size() == 3);
+  CHECK(ms_between(gets[0].at, gets[1].at) >= 390);
+  CHECK(ms_between(gets[0].at, gets[1].at) < 1500);
+  CHECK(ms_between(gets[1].at, gets[2].at) >= 390);
+  CHECK(ms_between(gets[1].at, gets[2].at) < 1500);
+}
+
+TEST_CASE("imds: a Retry-After that would pass the deadline ends the request at once") {
+  ScriptedServer srv([](const ScriptedServer::Request& r, unsigned) {
+    if (r.method == "GET") return ScriptedServer::response(503, "", "Retry-After: 5\r\n");
+    return ScriptedServer::ok(r);
+  });
+  REQUIRE(srv.running());
+  auto o = options_for(srv.url());
+  o.deadline = Clock::now() + seconds(3);
+  ImdsClient c(o);
+  auto start = Clock::now();
+  auto r = c.get(kMacPath);
+  CHECK(r.status == FetchResult::Status::Error);
+  CHECK(r.error == "meta-data/mac: HTTP 503 (Retry-After 5 s) after 1 attempt (run deadline reached)");
+  CHECK(srv.requests("GET").size() == 1);
+  CHECK(Clock::now() - start < seconds(1));  // no sleep towards a retry that cannot happen
+}
+
+TEST_CASE("imds: Retry-After is ignored on other statuses and in other forms") {
+  for (const char* header : {"Retry-After: Wed, 21 Oct 2015 07:28:00 GMT\r\n", "Retry-After: -3\r\n",
+                             "Retry-After: 2.5\r\n", "Retry-After:\r\n", "Retry-After: 3x\r\n"}) {
+    CAPTURE(header);
+    ScriptedServer srv([&](const ScriptedServer::Request& r, unsigned nth) {
+      if (r.method == "GET" && nth == 0) return ScriptedServer::response(503, "", header);
+      return ScriptedServer::ok(r);
+    });
+    REQUIRE(srv.running());
+    ImdsClient c(options_for(srv.url()));
+    REQUIRE(c.get(kMacPath).status == FetchResult::Status::Ok);
+    auto gets = srv.requests("GET");
+    REQUIRE(gets.size() == 2);
+    CHECK(ms_between(gets[0].at, gets[1].at) < 900);  // backoff: at most 0.1 s
+  }
+  ScriptedServer srv([](const ScriptedServer::Request& r, unsigned nth) {
+    if (r.method == "GET" && nth == 0) return ScriptedServer::response(500, "", "Retry-After: 3\r\n");
+    return ScriptedServer::ok(r);
+  });
+  REQUIRE(srv.running());
+  ImdsClient c(options_for(srv.url()));
+  REQUIRE(c.get(kMacPath).status == FetchResult::Status::Ok);
+  auto gets = srv.requests("GET");
+  REQUIRE(gets.size() == 2);
+  CHECK(ms_between(gets[0].at, gets[1].at) < 900);
+}
+
+TEST_CASE("imds: every wait ends by the run's deadline") {
+  // Retry-After waits, backoff, slow answers and token fetches together: whatever the
+  // mix, get() returns by the deadline and sends nothing after it.
+  for (int slow_ms : {0, 300}) {
+    CAPTURE(slow_ms);
+    ScriptedServer srv([&](const ScriptedServer::Request& r, unsigned nth) {
+      std::this_thread::sleep_for(milliseconds(slow_ms));
+      if (r.method == "PUT") return nth % 2 ? ScriptedServer::ok(r) : ScriptedServer::response(503);
+      return ScriptedServer::response(nth % 2 ? 429 : 503, "", "Retry-After: 1\r\n");
+    });
+    REQUIRE(srv.running());
+    auto o = options_for(srv.url());
+    o.attempts = 1000;
+    o.request_timeout_ms = 10000;
+    o.deadline = Clock::now() + milliseconds(2500);
+    ImdsClient c(o);
+    auto r = c.get(kMacPath);
+    CHECK(r.status == FetchResult::Status::Error);
+    CHECK(r.error.find("(run deadline reached)") != std::string::npos);
+    CHECK(Clock::now() < o.deadline + milliseconds(100));
+    for (auto& q : srv.requests()) CHECK(q.at < o.deadline);
+    CHECK(srv.requests("GET").size() >= 2);
+  }
 }
 
 TEST_CASE("imds: other 4xx are not retried") {
