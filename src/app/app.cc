@@ -20,13 +20,14 @@ int run(const Options& opts, std::ostream& out, std::ostream& err) {
   Context ctx(opts, log, out);
   int rc = load_config(ctx);
   if (rc) return rc;
-  if (opts.command == "apply" || opts.command == "diff") apply_vpc_cni_policy(ctx);
+  if (opts.command == "apply" || opts.command == "diff" || opts.command == "check") apply_vpc_cni_policy(ctx);
   ctx.deadline = Clock::now() + std::chrono::seconds(ctx.cfg.wait_timeout_s);
   if (opts.command != "dump-metadata" && (rc = choose_backend(ctx))) return rc;
   if (opts.command != "remove" && (rc = open_source(ctx))) return rc;
   if (opts.command == "apply") return cmd_apply(ctx, true);
   if (opts.command == "diff") return cmd_apply(ctx, false);
   if (opts.command == "show") return cmd_show(ctx);
+  if (opts.command == "check") return cmd_check(ctx);
   if (opts.command == "remove") return cmd_remove(ctx);
   if (opts.command == "dump-metadata") return cmd_dump(ctx);
   log.error("unknown command \"" + opts.command + "\"");

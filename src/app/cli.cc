@@ -26,6 +26,9 @@ std::string usage_text() {
        "  remove IFACE...      take away what ec2-netcfg configured for IFACE\n"
        "  show [IFACE...]      print the desired state (every ENI in the metadata); changes nothing\n"
        "  diff [IFACE...]      print what apply would change; changes nothing\n"
+       "  check [IFACE...]     ask the kernel where traffic from every address and delegated\n"
+       "                       prefix leaves (to the internet, its own subnet, the other ENIs'\n"
+       "                       subnets) and name the cause of every wrong answer; changes nothing\n"
        "  dump-metadata        print what ec2-netcfg reads from IMDS, as JSON (for bug reports)\n"
        "\n"
        "Options:\n"
@@ -40,7 +43,7 @@ std::string usage_text() {
        "                       AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6)\n"
        "  --metadata-file FILE read a dump-metadata capture instead of IMDS\n"
        "  --dry-run            apply/remove: print what would change, change nothing\n"
-       "  --json               show, diff, --dry-run: JSON output\n"
+       "  --json               show, diff, check, --dry-run: JSON output\n"
        "  -v, --verbose        more detail (waits, summary)\n"
        "  -q, --quiet          errors only\n"
        "  --version, --help\n"
@@ -111,11 +114,11 @@ bool parse_args(int argc, char** argv, Options* out, std::string* error) {
     }
   }
   if (rest.empty()) {
-    *error = "no command given (apply, remove, show, diff, dump-metadata)";
+    *error = "no command given (apply, remove, show, diff, check, dump-metadata)";
     return false;
   }
   o.command = rest[0];
-  static const std::set<std::string> commands = {"apply", "remove", "show", "diff", "dump-metadata"};
+  static const std::set<std::string> commands = {"apply", "remove", "show", "diff", "check", "dump-metadata"};
   if (!commands.count(o.command)) {
     *error = "unknown command \"" + o.command + "\"";
     return false;

@@ -17,6 +17,8 @@ int cmd_apply(Context& ctx, bool change_things);
 int cmd_remove(Context& ctx);
 /// show: the desired state of every ENI in the metadata.
 int cmd_show(Context& ctx);
+/// check: where the kernel sends traffic from each address and prefix, and why when wrong.
+int cmd_check(Context& ctx);
 /// dump-metadata: what ec2-netcfg reads from IMDS, as a capture.
 int cmd_dump(Context& ctx);
 

@@ -187,6 +187,53 @@ bool decode_route_get(const void* data, size_t len, uint32_t seq, bool* found, b
   return true;
 }
 
+NlMessage encode_route_query(const IpAddr& dst, const IpAddr& src, int iif, uint32_t seq) {
+  std::vector<uint8_t> buf;
+  auto [nlh, rtm] = start<rtmsg>(buf, RTM_GETROUTE, NLM_F_REQUEST, seq);
+  rtm->rtm_family = dst.is_v4() ? AF_INET : AF_INET6;
+  rtm->rtm_dst_len = dst.bits();
+  rtm->rtm_src_len = src.bits();
+  // Without it the kernel reports every IPv4 answer as table main (as `ip route get` does).
+  rtm->rtm_flags = RTM_F_LOOKUP_TABLE;
+  put_addr(nlh, RTA_DST, dst);
+  put_addr(nlh, RTA_SRC, src);
+  if (iif > 0) mnl_attr_put_u32(nlh, RTA_IIF, uint32_t(iif));
+  return finish(buf, nlh);
+}
+
+bool decode_route_answer(const void* data, size_t len, uint32_t seq, bool* found, RouteAnswer* out,
+                         std::string* error) {
+  *found = false;
+  auto* nlh = static_cast<const nlmsghdr*>(data);
+  int left = int(len);
+  while (mnl_nlmsg_ok(nlh, left)) {
+    if (nlh->nlmsg_seq == seq && nlh->nlmsg_type == NLMSG_ERROR) {
+      if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(nlmsgerr)) return *error = "route get: truncated error", false;
+      nlmsgerr e;
+      std::memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
+      *found = true;
+      *out = RouteAnswer{};
+      out->error = e.error < 0 ? -e.error : e.error;
+      if (out->error == 0) out->error = ENETUNREACH;
+      return true;
+    }
+    if (nlh->nlmsg_seq == seq && nlh->nlmsg_type == RTM_NEWROUTE) {
+      ObservedRoute r;
+      if (decode_route(nlh, &r, error) == Decoded::Malformed) return false;
+      *found = true;
+      *out = RouteAnswer{};
+      out->oif = r.oif;
+      out->table = r.table;
+      out->gateway = r.gateway;
+      out->type = r.type;
+      if (r.type != RTN_UNICAST && r.type != RTN_LOCAL) out->error = ENETUNREACH;
+      return true;
+    }
+    nlh = mnl_nlmsg_next(nlh, &left);
+  }
+  return true;
+}
+
 NlMessage encode_rule(bool add, const RuleSpec& r, uint32_t seq, uint8_t protocol) {
   std::vector<uint8_t> buf;
   uint16_t flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_EXCL : 0);

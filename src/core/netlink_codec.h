@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "core/check.h"
 #include "core/netlink.h"
 #include "core/plan.h"
 #include "core/reconcile.h"
@@ -51,6 +52,14 @@ NlMessage encode_route_get(const IpAddr& dst, uint32_t seq);
 /// `seq` was in it; then *reachable says whether the kernel has a usable route (a unicast
 /// or local one; not unreachable, prohibit or blackhole). False + error when malformed.
 bool decode_route_get(const void* data, size_t len, uint32_t seq, bool* found, bool* reachable, std::string* error);
+
+/// RTM_GETROUTE as `ip route get DST from SRC [iif IIF]` asks it (iif 0: locally sent).
+NlMessage encode_route_query(const IpAddr& dst, const IpAddr& src, int iif, uint32_t seq);
+
+/// The answer to encode_route_query in one chunk (*found when it was there): the route's
+/// output interface, table, gateway and type, or the kernel's error.
+bool decode_route_answer(const void* data, size_t len, uint32_t seq, bool* found, RouteAnswer* out,
+                         std::string* error);
 
 /// Outcome of decoding one message.
 enum class Decoded {

@@ -224,6 +224,29 @@ bool Rtnl::reachable(const IpAddr& dst, bool* yes, std::string* error) {
   }
 }
 
+bool Rtnl::route_query(const IpAddr& dst, const IpAddr& src, int iif, RouteAnswer* out, std::string* error) {
+  if (!open(error)) return false;
+  const uint32_t s = ++seq_;
+  NlMessage req = encode_route_query(dst, src, iif, s);
+  if (mnl_socket_sendto(sock_, req.data(), req.size()) < 0) {
+    *error = "netlink route get: " + errno_text(errno);
+    return false;
+  }
+  ++messages_;
+  if (ack_buf_.size() != kRecvBuf) ack_buf_.resize(kRecvBuf);
+  for (;;) {
+    ssize_t n = recv_until(sock_, ack_buf_.data(), ack_buf_.size(), deadline_);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      *error = "netlink route get: " + (errno == ETIMEDOUT ? std::string(kNoAnswer) : errno_text(errno));
+      return false;
+    }
+    bool found = false;
+    if (!decode_route_answer(ack_buf_.data(), size_t(n), s, &found, out, error)) return false;
+    if (found) return true;
+  }
+}
+
 SendResult Rtnl::send(const Change& c, std::string* error) {
   if (c.op == Change::Op::SetSysctl) return write_sysctl(c.sysctl, c.value, error) ? SendResult::Done : SendResult::Failed;
   if (!open(error)) return SendResult::Failed;

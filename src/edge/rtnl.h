@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "core/check.h"
 #include "core/netlink.h"
 #include "core/reconcile.h"
 #include "core/transaction.h"
@@ -40,6 +41,9 @@ class Rtnl {
   /// Whether the kernel has a usable route to `dst` now (`ip route get DST`). False +
   /// error when the question could not be asked.
   bool reachable(const IpAddr& dst, bool* yes, std::string* error);
+  /// The kernel's routing decision for DST from SRC (arriving on `iif` when > 0), as
+  /// `ip route get` asks it. False + error when the question could not be asked.
+  bool route_query(const IpAddr& dst, const IpAddr& src, int iif, RouteAnswer* out, std::string* error);
   /// Netlink messages sent so far (requests, dumps included).
   unsigned messages() const { return messages_; }
 
