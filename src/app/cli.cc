@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "core/config.h"
+#include "core/ip.h"
 
 namespace ec2nc {
 
@@ -24,7 +25,8 @@ std::string usage_text() {
        "Commands:\n"
        "  apply [IFACE...]     configure the ENIs present on this host (default: all); idempotent\n"
        "  remove IFACE...      take away what ec2-netcfg configured for IFACE\n"
-       "  show [IFACE...]      print the desired state (every ENI in the metadata); changes nothing\n"
+       "  show [ENI...]        print the desired state (every ENI in the metadata; an ENI by interface\n"
+       "                       name, MAC or ENI id); changes nothing\n"
        "  diff [IFACE...]      print what apply would change; changes nothing\n"
        "  check [IFACE...]     ask the kernel where traffic from every address and delegated\n"
        "                       prefix leaves (to the internet, its own subnet, the other ENIs'\n"
@@ -80,7 +82,7 @@ bool parse_args(int argc, char** argv, Options* out, std::string* error) {
   // "+" stops at the first non-option (the command); options after it are parsed below.
   std::vector<char*> rest;
   while (true) {
-    c = getopt_long(argc, argv, "+vqh", longopts, nullptr);
+    c = getopt_long(argc, argv, "+:vqh", longopts, nullptr);  // ":": a missing value is reported as such
     if (c == -1) {
       if (optind >= argc) break;
       rest.push_back(argv[optind++]);
@@ -130,8 +132,16 @@ bool parse_args(int argc, char** argv, Options* out, std::string* error) {
                 return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.' ||
                        ch == '@' || ch == ':';
               });
+    // show also takes an ENI by MAC or by id (eni-...), for captures from other instances.
+    const bool eni_ref = name.size() <= 64 && (MacAddr::parse(name) ||
+                                               (name.rfind("eni-", 0) == 0 &&
+                                                std::all_of(name.begin() + 4, name.end(), [](char ch) {
+                                                  return std::isxdigit(static_cast<unsigned char>(ch));
+                                                })));
+    if (o.command == "show" && eni_ref) ok = true;
     if (!ok) {
-      *error = "\"" + name + "\" is not a valid interface name";
+      *error = "\"" + name + "\" is not a valid interface name" +
+               (o.command == "show" ? std::string(", MAC or ENI id") : std::string());
       return false;
     }
     o.ifaces.push_back(name);

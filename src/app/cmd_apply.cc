@@ -63,10 +63,10 @@ int cmd_apply(Context& ctx, bool change_things) {
   if (rc) return rc;
   std::vector<MacAddr> wanted;
   if ((rc = resolve_ifaces(ctx, links, &wanted))) return rc;
-  RunLock lock;
-  if (change_things && (rc = take_lock(ctx, lock))) return rc;
-  const auto t0 = Clock::now();
   const bool dry = !change_things || ctx.opts.dry_run;
+  RunLock lock;  // a run that changes nothing needs no lock (and no root)
+  if (!dry && (rc = take_lock(ctx, lock))) return rc;
+  const auto t0 = Clock::now();
 
   wait_for_imds_route(ctx);
   InstanceMetadata md;

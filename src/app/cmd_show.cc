@@ -13,14 +13,24 @@ int cmd_show(Context& ctx) {
   std::vector<HostLink> links;
   int rc = read_links(ctx, &links);
   if (rc) return rc;
+  InstanceMetadata md;
+  if ((rc = read_metadata_retrying(ctx, false, &md))) return rc;
+  // An ENI is named by its host interface, its MAC or its ENI id (so one ENI of a capture
+  // from another instance can be shown off EC2).
   std::vector<MacAddr> wanted;
-  if ((rc = resolve_ifaces(ctx, links, &wanted))) return rc;
-  MetadataRead rd = read_metadata(*ctx.source);
-  if (!rd.fatal.empty()) {
-    ctx.log.error(rd.fatal);
-    return kExitRetry;
+  for (auto& arg : ctx.opts.ifaces) {
+    auto link = std::find_if(links.begin(), links.end(), [&](const HostLink& l) { return l.name == arg; });
+    auto mac = MacAddr::parse(arg);
+    auto by_id = std::find_if(md.enis.begin(), md.enis.end(), [&](const auto& e) { return e.second.interface_id == arg; });
+    if (link != links.end()) wanted.push_back(link->mac);
+    else if (mac && md.enis.count(*mac)) wanted.push_back(*mac);
+    else if (by_id != md.enis.end()) wanted.push_back(by_id->first);
+    else {
+      ctx.log.error(arg + ": no such interface on this host, and no ENI with that MAC or id in the metadata");
+      return kExitUsage;
+    }
   }
-  Plan plan = make_plan(ctx.cfg, rd.instance, links);
+  Plan plan = make_plan(ctx.cfg, md, links);
   if (!ctx.opts.ifaces.empty()) {
     plan.interfaces.erase(std::remove_if(plan.interfaces.begin(), plan.interfaces.end(),
                                          [&](const InterfacePlan& ip) {

@@ -206,7 +206,9 @@ bool RunLock::acquire(const std::string& dir, Clock::time_point deadline, std::s
   std::string path = dir + "/lock";
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) {
-    *error = path + ": " + std::strerror(errno);
+    const int e = errno;
+    *error = path + ": " + std::strerror(e);
+    errno = e;  // take_lock tells a missing privilege from the rest
     return false;
   }
   while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
@@ -230,6 +232,11 @@ RunLock::~RunLock() {
 int take_lock(Context& ctx, RunLock& lock) {
   std::string error;
   if (lock.acquire(ctx.path(kStateDir), ctx.deadline, &error)) return kExitOk;
+  if (errno == EACCES || errno == EPERM || errno == EROFS) {
+    ctx.log.error(error + ": changing the network needs root (try sudo; `diff` and `apply --dry-run` change "
+                  "nothing and need no root)");
+    return kExitUsage;
+  }
   ctx.log.error(error);
   return kExitRetry;
 }

@@ -24,6 +24,11 @@ int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out) {
       *out = std::move(rd.instance);
       return kExitOk;
     }
+    if (!ctx.opts.metadata_file.empty()) {
+      // A capture says what it says: reading it again cannot help.
+      ctx.log.error(ctx.opts.metadata_file + ": " + rd.fatal);
+      return kExitUsage;
+    }
     if (!retry || Clock::now() + std::chrono::milliseconds(delay_ms) >= ctx.deadline) {
       ctx.log.error(rd.fatal + (retry ? " (gave up: the wait bound ran out)" : ""));
       ctx.log.error("nothing changed: a read that failed as a whole is never acted on");

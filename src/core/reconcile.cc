@@ -141,6 +141,7 @@ std::string Change::describe() const {
     if (rule.suppress_prefixlen) t += " suppress_prefixlength " + std::to_string(*rule.suppress_prefixlen);
     if (rule.suppress_ifgroup) t += " suppress_ifgroup " + std::to_string(*rule.suppress_ifgroup);
     t += " priority " + std::to_string(rule.priority);
+    if (!rule.from) t += rule.family == Family::V4 ? " (IPv4)" : " (IPv6)";
     return t;
   };
   switch (op) {
@@ -198,7 +199,14 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
   std::vector<Change> link_up, link_group, add_addr, add_subnet_route, add_gw_route, add_global_rule, add_rule,
       sysctl, del_rule, del_route, del_addr;
 
+  // The host-wide rules go with managing at least one ENI of their family on this host.
+  auto manages_family = [&](Family f) {
+    return std::any_of(plan.interfaces.begin(), plan.interfaces.end(), [&](const InterfacePlan& ip) {
+      return ip.actionable() && std::any_of(ip.rules.begin(), ip.rules.end(), [&](const RuleSpec& r) { return r.family == f; });
+    });
+  };
   for (auto& want : plan.global_rules) {
+    if (!manages_family(want.family)) continue;
     bool have = std::any_of(host.rules.begin(), host.rules.end(),
                             [&](const ObservedRule& o) { return rule_satisfies(o, want); });
     if (!have) {

@@ -159,8 +159,8 @@ TEST_CASE("reconcile: an empty host gets everything, in order") {
       "ens6: add route 2600:1f18:aaaa:bb01::/64 table 10001",
       "ens6: add route default via 10.0.1.1 table 10001 onlink",
       "ens6: add route default via fe80::1 table 10001",
-      "add rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999",
-      "add rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999",
+      "add rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999 (IPv4)",
+      "add rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999 (IPv6)",
       "ens6: add rule from 10.0.1.20/32 lookup 10001 priority 10001",
       "ens6: add rule from 10.0.1.21/32 lookup 10001 priority 10001",
       "ens6: add rule from 2600:1f18:aaaa:bb01::20/128 lookup 10001 priority 10001",
@@ -330,8 +330,8 @@ TEST_CASE("reconcile: global rules are removed only when allowed") {
   may.may_remove_global_rules = true;
   auto got = describe(reconcile(plan, h, may));
   const std::vector<std::string> want = {
-      "del rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999",
-      "del rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999"};
+      "del rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999 (IPv4)",
+      "del rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999 (IPv6)"};
   CHECK(got == want);
   // A foreign rule at that priority stays.
   h.rules = {orule(global_rule(Family::V4), kStatic)};
@@ -407,7 +407,7 @@ TEST_CASE("describe: host-wide and link changes") {
   c.op = Change::Op::AddRule;
   c.ifname = "";
   c.rule = global_rule(Family::V4);
-  CHECK(c.describe() == "add rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999");
+  CHECK(c.describe() == "add rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999 (IPv4)");
 }
 
 TEST_CASE("networkd's static copies are ours only when the record says our file had them (issue 16, item 8)") {
