@@ -2,7 +2,7 @@
 // before, and on what evidence. Pure, so every case is a unit test: this is where a
 // wrong or partial IMDS answer would otherwise turn into lost configuration.
 //
-// The rule (DESIGN.md): configuration goes away only on positive evidence. Either the
+// The rule (docs/imds.md, "Positive evidence"): configuration goes away only on positive evidence. Either the
 // ENI's link left the host, or a complete, valid read lists the ENI without an address
 // (reconcile handles that one, for actionable ENIs only). An ENI that IMDS does not list,
 // lists incompletely or with invalid data, or that the configuration now ignores, is
