@@ -153,50 +153,18 @@ NlMessage encode_route(bool add, int ifindex, const RouteSpec& r, uint32_t seq, 
   return finish(buf, nlh);
 }
 
-NlMessage encode_route_get(const IpAddr& dst, uint32_t seq) {
+NlMessage encode_route_query(const IpAddr& dst, const std::optional<IpAddr>& src, int iif, uint32_t seq) {
   std::vector<uint8_t> buf;
   auto [nlh, rtm] = start<rtmsg>(buf, RTM_GETROUTE, NLM_F_REQUEST, seq);
   rtm->rtm_family = dst.is_v4() ? AF_INET : AF_INET6;
   rtm->rtm_dst_len = dst.bits();
-  put_addr(nlh, RTA_DST, dst);
-  return finish(buf, nlh);
-}
-
-bool decode_route_get(const void* data, size_t len, uint32_t seq, bool* found, bool* reachable, std::string* error) {
-  *found = false;
-  auto* nlh = static_cast<const nlmsghdr*>(data);
-  int left = int(len);
-  while (mnl_nlmsg_ok(nlh, left)) {
-    if (nlh->nlmsg_seq == seq) {
-      if (nlh->nlmsg_type == NLMSG_ERROR) {
-        if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(nlmsgerr)) return *error = "route get: truncated error", false;
-        *found = true;
-        *reachable = false;
-        return true;
-      }
-      if (nlh->nlmsg_type == RTM_NEWROUTE) {
-        auto* rtm = fixed_header<rtmsg>(nlh);
-        if (!rtm) return *error = "route get: truncated reply", false;
-        *found = true;
-        *reachable = rtm->rtm_type == RTN_UNICAST || rtm->rtm_type == RTN_LOCAL;
-        return true;
-      }
-    }
-    nlh = mnl_nlmsg_next(nlh, &left);
-  }
-  return true;
-}
-
-NlMessage encode_route_query(const IpAddr& dst, const IpAddr& src, int iif, uint32_t seq) {
-  std::vector<uint8_t> buf;
-  auto [nlh, rtm] = start<rtmsg>(buf, RTM_GETROUTE, NLM_F_REQUEST, seq);
-  rtm->rtm_family = dst.is_v4() ? AF_INET : AF_INET6;
-  rtm->rtm_dst_len = dst.bits();
-  rtm->rtm_src_len = src.bits();
   // Without it the kernel reports every IPv4 answer as table main (as `ip route get` does).
   rtm->rtm_flags = RTM_F_LOOKUP_TABLE;
   put_addr(nlh, RTA_DST, dst);
-  put_addr(nlh, RTA_SRC, src);
+  if (src) {
+    rtm->rtm_src_len = src->bits();
+    put_addr(nlh, RTA_SRC, *src);
+  }
   if (iif > 0) mnl_attr_put_u32(nlh, RTA_IIF, uint32_t(iif));
   return finish(buf, nlh);
 }

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,17 +45,9 @@ bool encode_change(const Change& c, uint32_t seq, NlMessage* out);
 /// or RTM_GETRULE, for `family` (AF_UNSPEC, AF_INET or AF_INET6).
 NlMessage encode_dump(uint16_t type, uint8_t family, uint32_t seq);
 
-/// RTM_GETROUTE for one destination (what `ip route get DST` asks): the kernel answers
-/// with the route it would use, or an error (ENETUNREACH).
-NlMessage encode_route_get(const IpAddr& dst, uint32_t seq);
-
-/// The answer to encode_route_get in one received chunk: *found true when a message for
-/// `seq` was in it; then *reachable says whether the kernel has a usable route (a unicast
-/// or local one; not unreachable, prohibit or blackhole). False + error when malformed.
-bool decode_route_get(const void* data, size_t len, uint32_t seq, bool* found, bool* reachable, std::string* error);
-
-/// RTM_GETROUTE as `ip route get DST from SRC [iif IIF]` asks it (iif 0: locally sent).
-NlMessage encode_route_query(const IpAddr& dst, const IpAddr& src, int iif, uint32_t seq);
+/// RTM_GETROUTE as `ip route get DST [from SRC] [iif IIF]` asks it (no `src`: the kernel
+/// picks one; iif 0: locally sent).
+NlMessage encode_route_query(const IpAddr& dst, const std::optional<IpAddr>& src, int iif, uint32_t seq);
 
 /// The answer to encode_route_query in one chunk (*found when it was there): the route's
 /// output interface, table, gateway and type, or the kernel's error.

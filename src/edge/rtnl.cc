@@ -202,29 +202,14 @@ bool Rtnl::dump_all(HostState* out, std::string* error) {
 }
 
 bool Rtnl::reachable(const IpAddr& dst, bool* yes, std::string* error) {
-  if (!open(error)) return false;
-  const uint32_t s = ++seq_;
-  NlMessage req = encode_route_get(dst, s);
-  if (mnl_socket_sendto(sock_, req.data(), req.size()) < 0) {
-    *error = "netlink route get: " + errno_text(errno);
-    return false;
-  }
-  ++messages_;
-  if (ack_buf_.size() != kRecvBuf) ack_buf_.resize(kRecvBuf);
-  for (;;) {
-    ssize_t n = recv_until(sock_, ack_buf_.data(), ack_buf_.size(), deadline_);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      *error = "netlink route get: " + (errno == ETIMEDOUT ? std::string(kNoAnswer) : errno_text(errno));
-      return false;
-    }
-    bool found = false;
-    if (!decode_route_get(ack_buf_.data(), size_t(n), s, &found, yes, error)) return false;
-    if (found) return true;
-  }
+  RouteAnswer a;
+  if (!route_query(dst, std::nullopt, 0, &a, error)) return false;
+  *yes = a.error == 0;
+  return true;
 }
 
-bool Rtnl::route_query(const IpAddr& dst, const IpAddr& src, int iif, RouteAnswer* out, std::string* error) {
+bool Rtnl::route_query(const IpAddr& dst, const std::optional<IpAddr>& src, int iif, RouteAnswer* out,
+                       std::string* error) {
   if (!open(error)) return false;
   const uint32_t s = ++seq_;
   NlMessage req = encode_route_query(dst, src, iif, s);

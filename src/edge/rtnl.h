@@ -43,7 +43,8 @@ class Rtnl {
   bool reachable(const IpAddr& dst, bool* yes, std::string* error);
   /// The kernel's routing decision for DST from SRC (arriving on `iif` when > 0), as
   /// `ip route get` asks it. False + error when the question could not be asked.
-  bool route_query(const IpAddr& dst, const IpAddr& src, int iif, RouteAnswer* out, std::string* error);
+  bool route_query(const IpAddr& dst, const std::optional<IpAddr>& src, int iif, RouteAnswer* out,
+                   std::string* error);
   /// Netlink messages sent so far (requests, dumps included).
   unsigned messages() const { return messages_; }
 

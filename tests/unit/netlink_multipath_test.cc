@@ -98,7 +98,7 @@ TEST_CASE("each ENI's table gets its IPv6 default from a merged multipath RA rou
 }
 
 TEST_CASE("route get: a route, or the kernel's error") {
-  auto req = encode_route_get(*IpAddr::parse("169.254.169.254"), 9);
+  auto req = encode_route_query(*IpAddr::parse("169.254.169.254"), std::nullopt, 0, 9);
   auto* nlh = reinterpret_cast<const nlmsghdr*>(req.data());
   CHECK(nlh->nlmsg_type == RTM_GETROUTE);
   CHECK(nlh->nlmsg_seq == 9);
@@ -109,13 +109,14 @@ TEST_CASE("route get: a route, or the kernel's error") {
   e->nlmsg_seq = 9;
   auto* err = static_cast<nlmsgerr*>(mnl_nlmsg_put_extra_header(e, sizeof(nlmsgerr)));
   err->error = -ENETUNREACH;
-  bool found = false, reachable = true;
+  bool found = false;
+  RouteAnswer ans;
   std::string error;
-  REQUIRE(decode_route_get(buf.data(), e->nlmsg_len, 9, &found, &reachable, &error));
+  REQUIRE(decode_route_answer(buf.data(), e->nlmsg_len, 9, &found, &ans, &error));
   CHECK(found);
-  CHECK_FALSE(reachable);
+  CHECK(ans.error == ENETUNREACH);
   // Another sequence number is not the answer.
-  REQUIRE(decode_route_get(buf.data(), e->nlmsg_len, 10, &found, &reachable, &error));
+  REQUIRE(decode_route_answer(buf.data(), e->nlmsg_len, 10, &found, &ans, &error));
   CHECK_FALSE(found);
   // A unicast route is.
   std::vector<uint8_t> ok(256, 0);
@@ -123,11 +124,12 @@ TEST_CASE("route get: a route, or the kernel's error") {
   r->nlmsg_type = RTM_NEWROUTE;
   r->nlmsg_seq = 9;
   auto* rtm = static_cast<rtmsg*>(mnl_nlmsg_put_extra_header(r, sizeof(rtmsg)));
+  rtm->rtm_family = AF_INET;
   rtm->rtm_type = RTN_UNICAST;
-  REQUIRE(decode_route_get(ok.data(), r->nlmsg_len, 9, &found, &reachable, &error));
+  REQUIRE(decode_route_answer(ok.data(), r->nlmsg_len, 9, &found, &ans, &error));
   CHECK(found);
-  CHECK(reachable);
+  CHECK(ans.error == 0);
   rtm->rtm_type = RTN_UNREACHABLE;
-  REQUIRE(decode_route_get(ok.data(), r->nlmsg_len, 9, &found, &reachable, &error));
-  CHECK_FALSE(reachable);
+  REQUIRE(decode_route_answer(ok.data(), r->nlmsg_len, 9, &found, &ans, &error));
+  CHECK(ans.error == ENETUNREACH);
 }

@@ -410,6 +410,16 @@ TEST_CASE("describe: host-wide and link changes") {
   CHECK(c.describe() == "add rule from all lookup main suppress_prefixlength 0 suppress_ifgroup 10000 priority 9999 (IPv4)");
 }
 
+// ens6's record: the link of ens6_plan() and its table.
+InterfaceRecord ens6_record() {
+  InterfaceRecord rec;
+  rec.name = "ens6";
+  rec.mac = ens6_plan().mac;
+  rec.ifindex = 3;
+  rec.table = 10001;
+  return rec;
+}
+
 TEST_CASE("networkd's static copies are ours only when the record says our file had them (issue 16, item 8)") {
   HostState h = converged();
   // networkd's copies (protocol static) of a rule and route that our .network file had.
@@ -419,11 +429,7 @@ TEST_CASE("networkd's static copies are ours only when the record says our file 
   h.rules.push_back(orule(rule("10.0.1.28/32", 10001, 10001), kStatic));
   h.routes.push_back(oroute(10001, "10.0.8.0/24", 3, nullptr, kStatic));
   RunState st;
-  InterfaceRecord rec;
-  rec.name = "ens6";
-  rec.mac = ens6_plan().mac;
-  rec.ifindex = 3;
-  rec.table = 10001;
+  InterfaceRecord rec = ens6_record();
   rec.file_rules.push_back(rule("10.0.1.29/32", 10001, 10001));
   RouteSpec r;
   r.table = 10001;
@@ -459,11 +465,7 @@ TEST_CASE("addresses: ours by IFA_PROTO, or by the record where the kernel keeps
   }
   SUBCASE("the record says ec2-netcfg added it") {
     RunState st;
-    InterfaceRecord rec;
-    rec.name = "ens6";
-    rec.mac = ens6_plan().mac;
-    rec.ifindex = 3;
-    rec.table = 10001;
+    InterfaceRecord rec = ens6_record();
     rec.addresses = {*IpPrefix::parse("10.0.1.77/32"), *IpPrefix::parse("10.0.1.21/32")};
     st.interfaces.push_back(rec);
     ReconcileScope scope;
