@@ -23,7 +23,8 @@ Faults, for failure tests (--faults FILE, JSON, re-read on change), e.g.:
   {"disabled": true}                          403 on the token PUT (IMDS turned off)
   {"invalidate_tokens": true}                 every token issued so far becomes invalid
 Counts requests and connections into --log FILE (one JSON line per request; "connection" is
-the number of the TCP connection the request came on, 1 for the first one accepted).
+the number of the TCP connection the request came on, 1 for the first one accepted; "t" the
+time, seconds since the epoch).
 """
 import argparse
 import http.server
@@ -77,6 +78,9 @@ class State:
                 pass
 
     def log(self, **entry):
+        # "t" (when it was answered, for boot timelines) first: readers take everything from
+        # "connection" on as the connection's key.
+        entry = dict(t=round(time.time(), 6), **entry)
         if self.log_path:
             with open(self.log_path, "a") as f:
                 f.write(json.dumps(entry) + "\n")

@@ -5,18 +5,19 @@ the far side, in each router namespace, per source address.
     traffic_udp.py recv --bind ADDR --port P --out FILE
         Counts datagrams per (run, source address) on ADDR:P (distinct sequence numbers,
         so a duplicate is not counted twice) and rewrites FILE (JSON) every 100 ms and at
-        SIGTERM: {"RUN": {"SRC": count}}.
+        SIGTERM: {"RUN": {"SRC": count}}. ADDR may be IPv4 or IPv6.
 
-    traffic_udp.py send --run RUN --dest ADDR --port P --rate N --out FILE
+    traffic_udp.py send --run RUN --dest ADDR [--dest6 ADDR6] --port P --rate N --out FILE
                         [--src ADDR]... [--new-src ADDR]... [--ready FILE]
         Sends N datagrams/s from each --src (bound to it) until SIGTERM, then writes FILE:
         {"SRC": {"sent": n, "errors": n, "new": bool, "first": t}}. A --new-src address
         need not exist yet: it starts counting once it can be bound (address added).
         A send that fails (no route, address gone) counts as sent and as an error.
-        Writes --ready once every --src socket is bound.
+        Writes --ready once every --src socket is bound. IPv6 sources send to --dest6.
 
     traffic_udp.py report --run RUN --sent FILE --map SRC=ROUTER... --recv ROUTER=FILE...
         One line per source and a total line; prints JSON totals last (for the test).
+        Several --recv files of one ROUTER (an IPv4 and an IPv6 receiver) add up.
 """
 import argparse
 import errno
@@ -35,8 +36,12 @@ def write_json(path, obj):
     os.rename(tmp, path)
 
 
+def family(addr):
+    return socket.AF_INET6 if ":" in addr else socket.AF_INET
+
+
 def recv(a):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s = socket.socket(family(a.bind), socket.SOCK_DGRAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
     s.bind((a.bind, a.port))
     s.settimeout(0.1)
@@ -46,7 +51,8 @@ def recv(a):
     dirty, last = True, 0.0
     while not stop:
         try:
-            data, (src, _) = s.recvfrom(2048)
+            data, peer = s.recvfrom(2048)
+            src = peer[0]
             parts = data.decode("ascii", "replace").split()
             if len(parts) == 3 and parts[0] == "ec2nc":
                 seen.setdefault(parts[1], {}).setdefault(src, set()).add(int(parts[2]))
@@ -70,7 +76,7 @@ def send(a):
         srcs[addr] = {"sent": 0, "errors": 0, "new": new, "first": None, "sock": None, "seq": 0}
 
     def try_bind(addr, st):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s = socket.socket(family(addr), socket.SOCK_DGRAM)
         s.setblocking(False)
         try:
             s.bind((addr, 0))
@@ -81,6 +87,8 @@ def send(a):
         return True
 
     for addr, st in srcs.items():
+        if ":" in addr and not a.dest6:
+            sys.exit("IPv6 source %s needs --dest6" % addr)
         if not st["new"] and not try_bind(addr, st):
             sys.exit("cannot bind %s: not an address here" % addr)
     if a.ready:
@@ -98,7 +106,8 @@ def send(a):
             st["seq"] += 1
             st["sent"] += 1
             try:
-                st["sock"].sendto(("ec2nc %s %d" % (a.run, st["seq"])).encode(), (a.dest, a.port))
+                dest = a.dest6 if ":" in addr else a.dest
+                st["sock"].sendto(("ec2nc %s %d" % (a.run, st["seq"])).encode(), (dest, a.port))
             except OSError as e:
                 st["errors"] += 1
                 st.setdefault("errnos", {})
@@ -121,9 +130,12 @@ def report(a):
     for r in a.recv:
         name, path = r.split("=", 1)
         try:
-            got[name] = json.load(open(path)).get(a.run, {})
+            counts = json.load(open(path)).get(a.run, {})
         except (OSError, ValueError):
-            got[name] = {}
+            counts = {}
+        mine = got.setdefault(name, {})
+        for src, n in counts.items():
+            mine[src] = mine.get(src, 0) + n
     tot = {"old": dict(sent=0, right=0, misrouted=0, lost=0, errors=0),
            "new": dict(sent=0, right=0, misrouted=0, lost=0, errors=0)}
     for src in sorted(sent):
@@ -153,6 +165,7 @@ def main():
     s = sub.add_parser("send")
     s.add_argument("--run", required=True)
     s.add_argument("--dest", required=True)
+    s.add_argument("--dest6")
     s.add_argument("--port", type=int, required=True)
     s.add_argument("--rate", type=float, default=200)
     s.add_argument("--src", action="append", default=[])

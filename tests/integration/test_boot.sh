@@ -1,0 +1,604 @@
+#!/usr/bin/env bash
+# ec2-netcfg on a really booted instance: systemd 252 as PID 1 of a minimal Debian 12 root
+# (debootstrap, cached under /var/cache/ec2nc-boot), booted with systemd-nspawn inside the
+# test's instance namespace, the product installed as a package installs it (cmake
+# --install, units enabled) beside an Amazon-Linux-style 80-ec2.network that matches every
+# ENI with one route metric. The VPC is emulated around it: a router namespace per ENI
+# with dnsmasq (DHCP; DHCPv6 and router advertisements for dual stack) and IMDS on
+# 169.254.169.254:80 reachable only through the primary ENI, as on EC2.
+#
+# Scenarios, each its own boot: (a) ipv4: two ENIs in two subnets with secondary
+# addresses; (b) dual: the same with IPv6 (DHCPv6 for the first address, RAs from each
+# router). Each asserts:
+#   boot      ec2-netcfg.service Result=success, `systemctl is-system-running` = running;
+#             every address of every ENI routes out of its ENI (internet, own subnet, the
+#             other ENI's subnet), ec2-netcfg's rules and table routes exist, unsourced
+#             traffic leaves through the primary ENI; networkd manages every ENI with
+#             ec2-netcfg's .network file (configured); no DHCP address was deleted during
+#             the boot (`ip monitor address`, started before it).
+#   foreign   another program's rule, route and address (added after the boot) survive:
+#             (i) a refresh (`systemctl start ec2-netcfg-refresh.service`) adding an address
+#             to ENI 2 while UDP flows at 200/s from every address: none lost or misrouted;
+#             (ii) `networkctl reconfigure` of every ENI; (iii) `systemctl restart
+#             systemd-networkd`: afterwards everything of ec2-netcfg's and the foreign
+#             state are there and every address still routes out of its ENI.
+#   hotplug   a third ENI: `systemctl start ec2-netcfg@ens7.service` succeeds and its
+#             addresses route out of it; after the veth is deleted and the unit stopped,
+#             no rule or route of its table 10002 remains.
+# Printed, not asserted: the boot timeline (lines "FIGURES boot"), traffic figures, the
+# journal's warnings of ec2-netcfg's units.
+# Checks of final states poll with deadlines; nothing depends on when the kernel's own
+# events (DAD, RAs, DHCP) happen.
+source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/lib_boot.sh"
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=python3
+
+require_boot
+T_START=$SECONDS
+boot_root
+T_ROOT=$((SECONDS - T_START))
+
+TRAFFIC=$EC2NC_SRC/tests/tools/traffic_udp.py
+DEST4=203.0.113.10
+DEST6=2001:db8:ffff::10
+PORT=5005
+RATE=200
+
+# ENI n: interface, MAC, device number (network card 0: table 10000 + n), IPv6 subnet.
+IFN=(ens5 ens6 ens7)
+MAC=(02:86:10:7b:e4:f5 02:86:10:7b:e4:f6 02:86:10:7b:e4:f7)
+DEV=(0 1 2)
+V6NET=(2600:1f18:aaaa:bb00 2600:1f18:aaaa:bb01 2600:1f18:aaaa:bb02)
+# What IMDS says, per ENI (the first of each family is the one DHCP/DHCPv6 hands out).
+A4=() A6=()
+ENIS=""      # ENIs attached now
+V6=0         # dual stack
+FOREIGN=0    # the foreign rule, route and address are in place
+
+table_of() { echo $((10000 + DEV[$1])); }
+other_of() { [ "$1" = 0 ] && echo 1 || echo 0; }
+host4() { echo "10.0.$1.100"; }
+host6() { echo "${V6NET[$1]}::100"; }
+owner_of() {  # ADDR -> ENI index
+  case $1 in
+    *:*) local x=${1#2600:1f18:aaaa:bb0}; echo "${x%%:*}" ;;
+    *) local x=${1#10.0.}; echo "${x%%.*}" ;;
+  esac
+}
+addrs_of() { local n; for n in $ENIS; do echo ${A4[$n]} ${A6[$n]:-}; done | xargs; }
+
+# mkcap OUT: the capture IMDS serves for the ENIs in $ENIS with A4/A6.
+mkcap() {
+  local out=$1 n specs=()
+  for n in $ENIS; do specs+=("${MAC[$n]}|${DEV[$n]}|10.0.$n.0/24|${A4[$n]// /,}|${V6NET[$n]}::/64|${A6[$n]:-}"); done
+  "$PY" - "$EC2NC_SRC/tests/tools" "$out" "${MAC[0]}" "${specs[@]}" <<'EOF'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import scenario
+enis = []
+for spec in sys.argv[4:]:
+    mac, dev, sub4, v4, sub6, v6 = spec.split("|")
+    v6 = v6.split() if v6 else []
+    enis.append(scenario.eni(mac, int(dev), v4.split(","), sub4, ipv6s=v6, subnet6=[sub6] if v6 else [],
+                             vpc6=["2600:1f18:aaaa:bb00::/56"] if v6 else []))
+json.dump(scenario.build(enis, sys.argv[3]), open(sys.argv[2], "w"), indent=1)
+EOF
+}
+publish() { mkcap "$TMP/cap.json"; set_imds "$TMP/cap.json"; }
+
+# new_eni n: veth (down, as an ENI is before the OS brings it up), router namespace with
+# DHCP (and DHCPv6 + RAs), and the far side of the traffic test: the destinations on lo of
+# the router, a receiver per family, rp_filter off (a packet that left through the wrong
+# ENI is delivered and counted as misrouted, not dropped).
+new_eni() {
+  local n=$1 rtr=rtr$1-$ID first6=""
+  if [ "$V6" = 1 ]; then
+    add_eni "$n" "${IFN[$n]}" "${MAC[$n]}" "10.0.$n.1/24" "${V6NET[$n]}::1/64"
+    first6=${A6[$n]%% *}
+  else
+    add_eni "$n" "${IFN[$n]}" "${MAC[$n]}" "10.0.$n.1/24"
+  fi
+  ip -n "$INST" link set "${IFN[$n]}" down
+  # dnsmasq --no-daemon also logs to stderr: keep it in a file (it logs to $TMP/dnsmasqN.log).
+  start_dhcp "$n" "${MAC[$n]}" "${A4[$n]%% *}" $first6 2>> "$TMP/dnsmasq.stderr"
+  ip netns exec "$rtr" sysctl -qw net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 \
+    net.ipv4.conf.gw.rp_filter=0
+  ip -n "$rtr" addr add "$DEST4/32" dev lo
+  ip netns exec "$rtr" "$PY" "$TRAFFIC" recv --bind "$DEST4" --port "$PORT" --out "$TMP/recv4-$n.json" &
+  PIDS+=($!)
+  if [ "$V6" = 1 ]; then
+    ip -n "$rtr" addr add "$DEST6/128" dev lo nodad
+    ip netns exec "$rtr" "$PY" "$TRAFFIC" recv --bind "$DEST6" --port "$PORT" --out "$TMP/recv6-$n.json" &
+    PIDS+=($!)
+  fi
+}
+
+# dev_of OUT: the "dev X" of `ip route get` output.
+dev_of() { sed -n 's/.* dev \([^ ]*\).*/\1/p' <<< "$1" | head -1; }
+
+# route_errors SRC IFACE DEST...: one line naming the DESTs that SRC does not reach via IFACE.
+route_errors() {
+  local a=$1 ifn=$2 d got bad=(); shift 2
+  for d in "$@"; do
+    got=$(route_dev "$a" "$d")
+    case $got in
+      "$ifn") ;;
+      error:*) bad+=("to $d: ${got#error:RTNETLINK answers: }") ;;
+      *) bad+=("to $d via ${got:-?}") ;;
+    esac
+  done
+  [ ${#bad[@]} = 0 ] || echo "from $a (not via $ifn): $(IFS=,; echo "${bad[*]}" | sed 's/,/, /g')"
+}
+
+# best_default_errors 4|6: the main table's best default route (lowest metric) must be the
+# primary's alone. Equal metrics leave the choice to the kernel (IPv4 picks one of them,
+# IPv6 merges them into one multipath route), so `ip route get` alone would pass by luck.
+best_default_errors() {
+  ip -n "$INST" -"$1" -j route show table main default 2>/dev/null | "$PY" -c '
+import json, sys
+fam = sys.argv[1]
+routes = json.loads(sys.stdin.read() or "[]")
+if not routes:
+    print("main table: no IPv%s default route" % fam); sys.exit()
+best = min(r.get("metric", 0) for r in routes)
+devs = set()
+for r in routes:
+    if r.get("metric", 0) == best:
+        devs.update([r["dev"]] if "dev" in r else [h.get("dev") for h in r.get("nexthops", [])])
+if devs != {"ens5"}:
+    print("main table: the best IPv%s default route (metric %d) goes via %s, not via the primary ens5 alone"
+          % (fam, best, " and ".join(sorted(d or "?" for d in devs))))' "$1" || true
+}
+
+# state_errors: prints what is wrong with ec2-netcfg's state (and the foreign state once
+# it is in place); empty = all holds.
+state_errors() {
+  local n ifn t a d got r4 r6 rules4 rules6
+  rules4=$(ip -n "$INST" -4 rule 2>&1)
+  grep -q '^9999:.*from all lookup main suppress_prefixlength 0' <<< "$rules4" \
+    || echo "no IPv4 rule 9999 'from all lookup main suppress_prefixlength 0'"
+  if [ "$V6" = 1 ]; then
+    rules6=$(ip -n "$INST" -6 rule 2>&1)
+    grep -q '^9999:.*from all lookup main suppress_prefixlength 0' <<< "$rules6" \
+      || echo "no IPv6 rule 9999 'from all lookup main suppress_prefixlength 0'"
+  fi
+  for n in $ENIS; do
+    ifn=${IFN[$n]} t=$(table_of "$n")
+    r4=$(ip -n "$INST" -4 route show table "$t" 2>&1)
+    grep -q "^default via 10.0.$n.1 dev $ifn" <<< "$r4" || echo "table $t: no 'default via 10.0.$n.1 dev $ifn'"
+    grep -q "^10.0.$n.0/24 dev $ifn" <<< "$r4" || echo "table $t: no '10.0.$n.0/24 dev $ifn'"
+    for a in ${A4[$n]}; do
+      has_addr "$ifn" "$a" || echo "$a missing on $ifn"
+      grep -qE "from $a lookup $t( |$)" <<< "$rules4" || echo "no rule 'from $a lookup $t'"
+      route_errors "$a" "$ifn" 1.1.1.1 "$(host4 "$n")" "$(host4 "$(other_of "$n")")"
+    done
+    [ -n "${A6[$n]:-}" ] || continue
+    r6=$(ip -n "$INST" -6 route show table "$t" 2>&1)
+    grep -q "^${V6NET[$n]}::/64 dev $ifn" <<< "$r6" || echo "table $t: no '${V6NET[$n]}::/64 dev $ifn'"
+    grep -qE "^default via fe80:[0-9a-f:]* dev $ifn" <<< "$r6" || echo "table $t: no IPv6 'default via fe80:... dev $ifn'"
+    for a in ${A6[$n]}; do
+      has_addr "$ifn" "$a" || echo "$a missing on $ifn"
+      grep -qE "from $a lookup $t( |$)" <<< "$rules6" || echo "no rule 'from $a lookup $t'"
+      route_errors "$a" "$ifn" 2001:db8::1 "$(host6 "$n")" "$(host6 "$(other_of "$n")")"
+    done
+  done
+  best_default_errors 4
+  [ "$V6" = 0 ] || best_default_errors 6
+  got=$(dev_of "$(ip -n "$INST" route get 1.1.1.1 2>&1)")
+  [ "$got" = ens5 ] || echo "unsourced traffic to 1.1.1.1 leaves via ${got:-?}, not the primary ens5"
+  if [ "$V6" = 1 ]; then
+    got=$(dev_of "$(ip -n "$INST" -6 route get 2001:db8::1 2>&1)")
+    [ "$got" = ens5 ] || echo "unsourced traffic to 2001:db8::1 leaves via ${got:-?}, not the primary ens5"
+  fi
+  if [ "$FOREIGN" = 1 ]; then
+    grep -q "^600:.*from 192.0.2.0/24 lookup 500" <<< "$rules4" || echo "foreign rule 'from 192.0.2.0/24 lookup 500 priority 600' gone"
+    r4=$(ip -n "$INST" -4 route show table 500 2>&1)
+    grep -q "^198.51.100.0/24 via 10.0.1.1 dev ens6" <<< "$r4" || echo "foreign route '198.51.100.0/24 via 10.0.1.1 dev ens6 table 500' gone"
+    has_addr ens6 10.0.1.99 || echo "foreign address 10.0.1.99/32 gone from ens6"
+  fi
+}
+
+dump_state() {
+  {
+    echo "--- ip -br addr"; ip -n "$INST" -br addr
+    echo "--- ip rule"; ip -n "$INST" -4 rule; [ "$V6" = 0 ] || ip -n "$INST" -6 rule
+    echo "--- routes (all tables but local)"
+    ip -n "$INST" -4 route show table all | grep -v '^local \|^broadcast ' || true
+    [ "$V6" = 0 ] || ip -n "$INST" -6 route show table all | grep -v '^local \|^multicast \|^anycast ' || true
+  } >&2
+}
+
+# check_state LABEL SECS: the state holds, waiting up to SECS for it to settle.
+check_state() {
+  local label=$1 end=$((SECONDS + $2)) errs
+  while :; do
+    errs=$(state_errors)
+    { [ -z "$errs" ] || [ $SECONDS -ge $end ]; } && break
+    sleep 0.3
+  done
+  if [ -z "$errs" ]; then
+    local also=""
+    [ "$FOREIGN" = 0 ] || also=" and the foreign rule, route and address"
+    pass "$label: every address of every ENI routes out of its ENI; ec2-netcfg's rules and table routes$also are there"
+    return
+  fi
+  local l
+  while read -r l; do fail "$label: $l"; done <<< "$errs"
+  dump_state
+}
+
+# boot_traffic LABEL "OLD" "NEW" CMD...: UDP at $RATE/s from every OLD address (and from
+# every NEW one once it exists) from ~1 s before CMD to ~2 s after; per-source report;
+# sets TOT (JSON totals) and TRAFFIC_RC (CMD's exit status).
+boot_traffic() {
+  local label=$1 old=$2 new=$3; shift 3
+  local args=() maps=() recvs=() a f n spid
+  for a in $old; do args+=(--src "$a"); done
+  for a in $new; do args+=(--new-src "$a"); done
+  for a in $old $new; do maps+=(--map "$a=r$(owner_of "$a")"); done
+  rm -f "$TMP/ready-$label" "$TMP/sent-$label.json"
+  ip netns exec "$INST" "$PY" "$TRAFFIC" send --run "$label" --dest "$DEST4" --dest6 "$DEST6" --port "$PORT" \
+    --rate "$RATE" --out "$TMP/sent-$label.json" --ready "$TMP/ready-$label" "${args[@]}" &
+  spid=$!
+  PIDS+=("$spid")
+  wait_for "traffic sender ready" 10 test -f "$TMP/ready-$label"
+  sleep 1
+  local t0=$EPOCHREALTIME
+  TRAFFIC_RC=0
+  "$@" || TRAFFIC_RC=$?
+  local t1=$EPOCHREALTIME
+  sleep 2
+  kill -TERM "$spid"; wait "$spid" || true
+  sleep 0.5  # in-flight packets; the receivers rewrite their files every 100 ms
+  for f in "$TMP"/recv[46]-*.json; do n=${f##*-}; n=${n%.json}; recvs+=(--recv "r$n=$f"); done
+  "$PY" "$TRAFFIC" report --run "$label" --sent "$TMP/sent-$label.json" "${maps[@]}" "${recvs[@]}" \
+    > "$TMP/report-$label"
+  sed '$d' "$TMP/report-$label"
+  TOT=$(tail -1 "$TMP/report-$label")
+  awk -v a="$t1" -v b="$t0" -v rc="$TRAFFIC_RC" 'BEGIN { printf "  the change took %.0f ms, exit %s\n", (a - b) * 1000, rc }'
+}
+tot() { "$PY" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]][sys.argv[3]])' "$TOT" "$1" "$2"; }
+
+# existing ADDR...: those of ADDR that are on their ENI now.
+existing() {
+  local a out=()
+  for a in "$@"; do has_addr "${IFN[$(owner_of "$a")]}" "$a" && out+=("$a"); done
+  echo "${out[@]}"
+}
+
+# Primary (DHCP and DHCPv6) addresses, for the `ip monitor` check.
+dhcp_addrs() {
+  local n
+  for n in $ENIS; do echo "${A4[$n]%% *}"; [ -z "${A6[$n]:-}" ] || echo "${A6[$n]%% *}"; done
+}
+
+# deleted_dhcp FROM-LINE: `ip monitor` lines (from FROM-LINE on) deleting a DHCP address.
+deleted_dhcp() {
+  local a pat=""
+  for a in $(dhcp_addrs); do pat="$pat|inet6? ${a//./\\.}/"; done
+  tail -n +"$1" "$MONITOR" | grep -E "Deleted .*(${pat#|})" || true
+}
+
+# timeline: FIGURES lines of the boot (realtime stamps turned into the monotonic clock
+# systemd reports, which the container shares with the host).
+timeline() {
+  local label=$1 props
+  props=$(cx systemctl show ec2-netcfg.service -p InactiveExitTimestampMonotonic \
+      -p ExecMainStartTimestampMonotonic -p ExecMainExitTimestampMonotonic \
+      -p ActiveEnterTimestampMonotonic -p NRestarts 2>/dev/null || true)
+  props="$props
+networkd=$(unit_prop systemd-networkd.service ActiveEnterTimestampMonotonic)"
+  "$PY" - "$label" "$BOOT_T0" "$MONITOR" "${A4[0]%% *}" "$BOOT_SECS" "$props" "$TMP/imds.log" <<'EOF'
+import datetime, json, re, sys, time
+label, t0, monitor, primary, boot_secs, props, imds_log = sys.argv[1:8]
+off = time.clock_gettime(time.CLOCK_REALTIME) - time.clock_gettime(time.CLOCK_MONOTONIC)
+t0 = float(t0) - off
+p = dict(l.split("=", 1) for l in props.splitlines() if "=" in l)
+mono = lambda k: int(p.get(k, "0") or 0) / 1e6 or None
+dhcp = None
+for line in open(monitor):
+    m = re.match(r"\[([0-9T:.-]+)\] (\S.*)", line)
+    if m and not m.group(2).startswith("Deleted") and re.search(r"inet %s/" % re.escape(primary), m.group(2)):
+        dhcp = datetime.datetime.fromisoformat(m.group(1)).timestamp() - off
+        break
+imds = None
+try:
+    for line in open(imds_log):
+        imds = json.loads(line)["t"] - off
+        break
+except (OSError, ValueError, KeyError):
+    pass
+first, start, exit_, active, nd = (mono(k) for k in ("InactiveExitTimestampMonotonic",
+    "ExecMainStartTimestampMonotonic", "ExecMainExitTimestampMonotonic", "ActiveEnterTimestampMonotonic", "networkd"))
+f = lambda t: "+%.2f s" % (t - t0) if t else "never"
+d = lambda a, b: "%.2f s" % (b - a) if a and b else "n/a"
+print("FIGURES boot %s: from nspawn's start: networkd up %s, ec2-netcfg.service started %s, primary DHCP address %s (%s), "
+      "first IMDS request answered %s, ec2-netcfg.service finished %s (%s restart(s)); boot finished after %s s"
+      % (label, f(nd), f(first), f(dhcp), primary, f(imds), f(active), p.get("NRestarts", "?"), boot_secs))
+print("FIGURES boot %s: ec2-netcfg.service start -> finished %s (last run %s); primary DHCP lease -> first IMDS answer %s, "
+      "-> ec2-netcfg.service finished %s" % (label, d(first, active), d(start, exit_), d(dhcp, imds), d(dhcp, active)))
+EOF
+}
+
+# scenario LABEL V6: one boot with all its checks.
+run_scenario() {
+  local label=$1 n rc out
+  V6=$2
+  FOREIGN=0
+  echo "=== [+$((SECONDS - T_START))s] scenario $label: boot"
+  T_SCEN=$SECONDS
+  rm -f "$TMP"/recv[46]-*.json
+  setup_instance
+  A4=("10.0.0.20 10.0.0.21 10.0.0.22" "10.0.1.20 10.0.1.21 10.0.1.22" "10.0.2.20 10.0.2.21")
+  if [ "$V6" = 1 ]; then
+    A6=("${V6NET[0]}::10 ${V6NET[0]}::11" "${V6NET[1]}::20 ${V6NET[1]}::21" "${V6NET[2]}::30 ${V6NET[2]}::31")
+  else
+    A6=("" "" "")
+  fi
+  ENIS="0 1"
+  for n in $ENIS; do new_eni "$n"; done
+  mkcap "$TMP/cap.json"
+  boot_start_imds "$TMP/cap.json"
+  boot_prepare "$label"
+  MONITOR=$TMP/$label/monitor.log
+  ip -ts -n "$INST" monitor address > "$MONITOR" 2>&1 &
+  PIDS+=($!)
+  sleep 0.2
+  boot_start
+  boot_wait_running 100
+  echo "  boot: is-system-running says '$BOOT_STATE' after $BOOT_SECS s"
+  local result status active
+  result=$(unit_prop ec2-netcfg.service Result) status=$(unit_prop ec2-netcfg.service ExecMainStatus)
+  active=$(unit_prop ec2-netcfg.service ActiveState)
+  if [ "$result" = success ] && [ "$status" = 0 ] && [ "$active" = active ]; then
+    pass "$label boot: ec2-netcfg.service Result=success ExecMainStatus=0 ($active)"
+  else
+    fail "$label boot: ec2-netcfg.service Result=$result ExecMainStatus=$status ActiveState=$active"
+  fi
+  if [ "$BOOT_STATE" = running ]; then pass "$label boot: systemctl is-system-running says running"
+  else fail "$label boot: systemctl is-system-running says '$BOOT_STATE', not running"; fi
+  if [ "$BOOT_STATE" != running ] || [ "$result" != success ]; then
+    echo "--- systemctl --failed" >&2; cx systemctl --failed --no-pager >&2 || true
+    echo "--- systemctl list-jobs" >&2; cx systemctl list-jobs --no-pager >&2 || true
+  fi
+  echo "--- journalctl -u ec2-netcfg.service"
+  boot_journal ec2-netcfg.service | sed 's/^/  /'
+
+  # IPv6: routing can only be right once the routers' advertisements were heard.
+  if [ "$V6" = 1 ]; then
+    local end=$((SECONDS + 30)) ra
+    while :; do
+      ra=$(ip -n "$INST" -6 route show default proto ra 2>&1 || true)
+      grep -q ' dev ens5 ' <<< "$ra" && grep -q ' dev ens6 ' <<< "$ra" && break
+      [ $SECONDS -lt $end ] || { fail "$label: no RA-learned default route on both ENIs within 30 s: $ra"; break; }
+      sleep 0.3
+    done
+  fi
+  check_state "$label boot" 10
+
+  # networkd takes ec2-netcfg's file for every ENI.
+  local ifn f st end=$((SECONDS + 5)) wrong
+  while :; do
+    wrong=""
+    for n in $ENIS; do
+      ifn=${IFN[$n]}
+      f=$(nd_network_file "$ifn") st=$(nd_setup_state "$ifn")
+      [ "$f" = "/run/systemd/network/05-ec2-netcfg-$ifn.network" ] && [ "$st" = configured ] || wrong="$wrong $ifn"
+    done
+    [ -z "$wrong" ] || [ $SECONDS -ge $end ] && break
+    sleep 0.3
+  done
+  for n in $ENIS; do
+    ifn=${IFN[$n]}
+    f=$(nd_network_file "$ifn") st=$(nd_setup_state "$ifn")
+    if [ "$f" = "/run/systemd/network/05-ec2-netcfg-$ifn.network" ] && [ "$st" = configured ]; then
+      pass "$label boot: networkd manages $ifn with $f ($st)"
+    else
+      fail "$label boot: networkd manages $ifn with '${f:-?}' (${st:-?}), not /run/systemd/network/05-ec2-netcfg-$ifn.network (configured)"
+    fi
+  done
+
+  # No DHCP address was deleted during the boot.
+  out=$(deleted_dhcp 1)
+  if [ -z "$out" ]; then pass "$label boot: no DHCP address deleted (ip monitor address since before the boot)"
+  else
+    fail "$label boot: DHCP address(es) deleted during the boot:"
+    sed 's/^/    /' <<< "$out" >&2
+    echo "--- ip monitor address since before the boot" >&2; sed 's/^/    /' "$MONITOR" >&2
+  fi
+  timeline "$label"
+  local mark
+  mark=$(($(wc -l < "$MONITOR") + 1))
+
+  # The refresh timer (enabled by the package) would run ec2-netcfg by itself 60-70 s after
+  # the boot, in the middle of what follows, and repair what a phase broke before it is
+  # checked: from here on the test starts ec2-netcfg-refresh.service itself.
+  local timer
+  timer=$(cx systemctl is-active ec2-netcfg-refresh.timer 2>/dev/null || true)
+  [ "$timer" = active ] && pass "$label boot: ec2-netcfg-refresh.timer is active" \
+    || fail "$label boot: ec2-netcfg-refresh.timer is '$timer', not active"
+  cx systemctl stop ec2-netcfg-refresh.timer || true
+  echo "  (ec2-netcfg-refresh.timer stopped: the test starts ec2-netcfg-refresh.service itself from here on)"
+
+  # Foreign state: another program's rule, route (in its own table) and address on ens6.
+  echo "=== [+$((SECONDS - T_START))s] scenario $label: foreign state"
+  ip -n "$INST" rule add from 192.0.2.0/24 lookup 500 priority 600
+  ip -n "$INST" route add 198.51.100.0/24 via 10.0.1.1 dev ens6 table 500
+  ip -n "$INST" addr add 10.0.1.99/32 dev ens6
+  FOREIGN=1
+
+  # (i) a refresh that adds an address to ENI 2, with traffic from every address.
+  local old new
+  # shellcheck disable=SC2046
+  old=$(existing $(addrs_of))
+  new=10.0.1.23
+  A4[1]="${A4[1]} 10.0.1.23"
+  if [ "$V6" = 1 ]; then A6[1]="${A6[1]} ${V6NET[1]}::23"; new="$new ${V6NET[1]}::23"; fi
+  publish
+  echo "--- [+$((SECONDS - T_START))s] (i) systemctl start ec2-netcfg-refresh.service (IMDS adds $new to ens6), UDP at $RATE/s from: $old"
+  boot_traffic "refresh-$label" "$old" "$new" cx -t 100 systemctl start ec2-netcfg-refresh.service
+  result=$(unit_prop ec2-netcfg-refresh.service Result)
+  if [ "$TRAFFIC_RC" = 0 ] && [ "$result" = success ]; then pass "$label (i): ec2-netcfg-refresh.service ran (Result=success)"
+  else
+    fail "$label (i): systemctl start ec2-netcfg-refresh.service: exit $TRAFFIC_RC, Result=$result"
+    boot_journal ec2-netcfg-refresh.service | tail -20 >&2
+  fi
+  local m l s
+  m=$(tot old misrouted) l=$(tot old lost) s=$(tot old sent)
+  echo "FIGURES traffic $label refresh: old addresses sent=$s misrouted=$m lost=$l send-errors=$(tot old errors) | new: sent=$(tot new sent) misrouted=$(tot new misrouted) lost=$(tot new lost)"
+  [ "$s" -ge $((RATE * 2)) ] || fail "$label (i): the sender sent only $s packets"
+  [ "$m" = 0 ] && pass "$label (i): no packet from an existing address misrouted during the refresh" \
+    || fail "$label (i): $m packet(s) from existing addresses left through the wrong ENI during the refresh"
+  [ "$l" = 0 ] && pass "$label (i): no packet from an existing address lost during the refresh" \
+    || fail "$label (i): $l packet(s) from existing addresses lost during the refresh"
+  check_state "$label (i) after the refresh" 5
+  echo "  (i) DHCP addresses deleted during the refresh: $(deleted_dhcp "$mark" | wc -l)"
+  mark=$(($(wc -l < "$MONITOR") + 1))
+
+  # (ii) networkctl reconfigure of every ENI.
+  echo "--- [+$((SECONDS - T_START))s] (ii) networkctl reconfigure ens5 ens6"
+  cx networkctl reconfigure ens5 ens6 || fail "$label (ii): networkctl reconfigure failed"
+  sleep 1.5
+  wait_configured "$label (ii)" ens5 ens6
+  check_state "$label (ii) after networkctl reconfigure" 5
+  echo "  (ii) DHCP addresses deleted by the reconfigure (not asserted): $(deleted_dhcp "$mark" | wc -l)"
+  restore_state
+  mark=$(($(wc -l < "$MONITOR") + 1))
+
+  # (iii) systemctl restart systemd-networkd.
+  echo "--- [+$((SECONDS - T_START))s] (iii) systemctl restart systemd-networkd"
+  cx systemctl restart systemd-networkd.service || fail "$label (iii): systemctl restart systemd-networkd failed"
+  sleep 1
+  wait_configured "$label (iii)" ens5 ens6
+  check_state "$label (iii) after systemctl restart systemd-networkd" 5
+  echo "  (iii) DHCP addresses deleted by the restart (not asserted): $(deleted_dhcp "$mark" | wc -l)"
+  for n in $ENIS; do echo "  (iii) networkd now applies $(nd_network_file "${IFN[$n]}") to ${IFN[$n]}"; done
+  restore_state
+
+  hotplug "$label"
+
+  echo "--- [+$((SECONDS - T_START))s] journal warnings of ec2-netcfg's units and networkd (not asserted)"
+  cx journalctl --no-pager -o short-monotonic -p warning -u 'ec2-netcfg*' -u systemd-networkd.service 2>&1 \
+    | grep -v -- '-- No entries --' | sed 's/^/  /' || true
+  boot_stop
+  echo "FIGURES boot $label: scenario took $((SECONDS - T_SCEN)) s"
+}
+
+# restore_state: after a phase that broke the state, puts it back for the next phase (the
+# foreign objects re-added, ec2-netcfg-refresh.service run), so phases fail on their own.
+restore_state() {
+  local errs what="" gone='missing|gone|^no rule|^table '
+  errs=$(state_errors)
+  if grep -qE 'foreign' <<< "$errs"; then
+    ip -n "$INST" addr replace 10.0.1.99/32 dev ens6 2>/dev/null || true
+    ip -n "$INST" route replace 198.51.100.0/24 via 10.0.1.1 dev ens6 table 500 2>/dev/null || true
+    [ -n "$(ip -n "$INST" rule show priority 600 2>/dev/null)" ] \
+      || ip -n "$INST" rule add from 192.0.2.0/24 lookup 500 priority 600 2>/dev/null || true
+    what="foreign objects re-added"
+  fi
+  local own
+  own=$(grep -vE 'foreign' <<< "$errs" || true)
+  if grep -qE "$gone" <<< "$own"; then
+    cx -t 100 systemctl start ec2-netcfg-refresh.service 2>/dev/null || true
+    what="${what:+$what, }ec2-netcfg-refresh.service run"
+  fi
+  [ -n "$what" ] || return 0
+  errs=$(state_errors | grep -E "$gone" || true)
+  if [ -z "$errs" ]; then echo "  (state put back for what follows: $what)"
+  else echo "  note: ($what) still not back: $(head -3 <<< "$errs" | paste -sd ';')"; fi
+}
+
+# wait_configured LABEL IFACE...: networkd says configured for each within 20 s.
+wait_configured() {
+  local label=$1 end=$((SECONDS + 20)); shift
+  until nd_links_configured "$@"; do
+    if [ $SECONDS -ge $end ]; then
+      cx networkctl list --no-pager >&2 || true
+      fail "$label: networkd did not get $* configured within 20 s"
+      return 1
+    fi
+    sleep 0.3
+  done
+}
+
+# hotplug LABEL: a third ENI, as udev would have systemd configure it.
+hotplug() {
+  local label=$1 rc=0 unit=ec2-netcfg@ens7.service
+  echo "=== [+$((SECONDS - T_START))s] scenario $label: hotplug of ens7"
+  new_eni 2
+  ENIS="0 1 2"
+  publish
+  cx -t 100 systemctl start "$unit" 2> "$TMP/hotplug.err" || rc=$?
+  if [ "$rc" != 0 ] && boot_journal sys-subsystem-net-devices-ens7.device | grep -q 'unsupported'; then
+    # A container has no device units (read-only /sys: systemd reports them unsupported),
+    # so BindsTo=sys-subsystem-net-devices-%i.device fails the start with 'dependency'.
+    # On an instance udev makes the device unit active before it starts the service. The
+    # installed unit is then used as is, minus that one dependency, from /etc (the stop
+    # on the device's removal is then the test's `systemctl stop`).
+    echo "  note: $(head -1 "$TMP/hotplug.err")"
+    echo "  note: device units are unsupported in a container; starting $unit without its BindsTo= on the device"
+    local unitdir
+    unitdir=$(sed -n 's/^EC2NC_SYSTEMD_UNIT_DIR:[A-Z]*=//p' "$EC2NC_BUILD/CMakeCache.txt")
+    grep -v '^BindsTo=sys-subsystem-net-devices-%i\.device$' "$BOOT_COPY$unitdir/ec2-netcfg@.service" \
+      > "$BOOT_COPY/etc/systemd/system/ec2-netcfg@.service"
+    cx systemctl daemon-reload
+    cx systemctl reset-failed "$unit" 2>/dev/null || true
+    rc=0
+    cx -t 100 systemctl start "$unit" 2> "$TMP/hotplug.err" || rc=$?
+  fi
+  local result active
+  result=$(unit_prop "$unit" Result) active=$(unit_prop "$unit" ActiveState)
+  if [ "$rc" = 0 ] && [ "$result" = success ] && [ "$active" = active ]; then
+    pass "$label hotplug: systemctl start $unit succeeded (Result=success, active)"
+    local t0 t1
+    t0=$(unit_prop "$unit" ExecMainStartTimestampMonotonic) t1=$(unit_prop "$unit" ExecMainExitTimestampMonotonic)
+    awk -v a="${t1:-0}" -v b="${t0:-0}" -v l="$label" -v u="$unit" \
+      'BEGIN { if (a > 0 && b > 0) printf "FIGURES hotplug %s: %s ran %.2f s (veth created, IMDS updated, then started)\n", l, u, (a - b) / 1e6 }'
+  else
+    fail "$label hotplug: systemctl start $unit: exit $rc, Result=$result, ActiveState=$active: $(head -c 300 "$TMP/hotplug.err")"
+    boot_journal "$unit" | tail -20 >&2
+  fi
+  if [ "$V6" = 1 ]; then
+    local end=$((SECONDS + 30)) ra
+    until ra=$(ip -n "$INST" -6 route show default proto ra 2>&1 || true); grep -q ' dev ens7 ' <<< "$ra"; do
+      [ $SECONDS -lt $end ] || { fail "$label hotplug: no RA-learned default route on ens7 within 30 s"; break; }
+      sleep 0.3
+    done
+  fi
+  check_state "$label hotplug: ens7 configured, the other ENIs untouched" 8
+
+  # Detach: the link goes, IMDS stops listing it, the unit stops (ExecStop= remove ens7).
+  ip -n "$INST" link del ens7
+  ENIS="0 1"
+  publish
+  rc=0
+  cx -t 60 systemctl stop "$unit" 2> "$TMP/hotplug.err" || rc=$?
+  result=$(unit_prop "$unit" Result) active=$(unit_prop "$unit" ActiveState)
+  if [ "$rc" = 0 ] && [ "$active" = inactive ] && [ "$result" = success ]; then
+    pass "$label hotplug: $unit stopped (Result=success)"
+  else
+    fail "$label hotplug: systemctl stop $unit: exit $rc, ActiveState=$active, Result=$result: $(head -c 300 "$TMP/hotplug.err")"
+    boot_journal "$unit" | tail -20 >&2
+  fi
+  local end=$((SECONDS + 10)) left
+  while :; do
+    left=$( { ip -n "$INST" -4 rule; ip -n "$INST" -6 rule; } 2>&1 | grep -w 'lookup 10002' || true)
+    left="$left$(ip -n "$INST" -4 route show table 10002 2>/dev/null || true)"
+    left="$left$(ip -n "$INST" -6 route show table 10002 2>/dev/null || true)"
+    [ -z "$left" ] || [ $SECONDS -ge $end ] && break
+    sleep 0.3
+  done
+  if [ -z "$left" ]; then pass "$label hotplug: no rule or route of table 10002 left after ens7 went away"
+  else fail "$label hotplug: left after ens7 went away:"; echo "$left" | sed 's/^/    /' >&2; fi
+  echo "--- journalctl -u $unit"
+  boot_journal "$unit" | sed 's/^/  /'
+  check_state "$label after the hotplugged ENI went away" 3
+}
+
+run_scenario ipv4 0
+boot_reset_vpc b
+run_scenario dual 1
+
+echo "FIGURES boot test: root $([ "$T_ROOT" -gt 5 ] && echo "built in ${T_ROOT}s" || echo cached), whole test $((SECONDS - T_START)) s"
+finish
