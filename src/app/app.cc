@@ -24,7 +24,11 @@ int run(const Options& opts, std::ostream& out, std::ostream& err) {
   ctx.deadline = Clock::now() + std::chrono::seconds(ctx.cfg.wait_timeout_s);
   if (opts.command != "dump-metadata" && (rc = choose_backend(ctx))) return rc;
   if (opts.command != "remove" && (rc = open_source(ctx))) return rc;
-  if (opts.command == "apply") return cmd_apply(ctx, true);
+  if (opts.command == "apply") {
+    rc = cmd_apply(ctx, true);
+    restore_imds_path(ctx);
+    return rc;
+  }
   if (opts.command == "diff") return cmd_apply(ctx, false);
   if (opts.command == "show") return cmd_show(ctx);
   if (opts.command == "check") return cmd_check(ctx);

@@ -18,7 +18,7 @@ constexpr char kNetworkdConfName[] = "ec2-netcfg.conf";
 constexpr uint8_t kProtoDhcp = 16;   // RTPROT_DHCP
 constexpr uint8_t kProtoRa = 9;      // RTPROT_RA
 constexpr uint32_t kMainTable = 254;
-constexpr uint32_t kNetworkdDefaultMetric = 1024;  // networkd's DHCPv4 and RA route metric
+constexpr uint32_t kNetworkdDefaultMetric = 1024;  // networkd's DHCPv4 and RA route metric when a file sets none
 
 /// ec2-netcfg's .network files now in `dir` (names).
 std::vector<std::string> own_files(const std::string& dir) {
@@ -157,7 +157,8 @@ class NetworkdBackend : public Backend {
     std::string names;
     for (auto& n : created) names += (names.empty() ? "" : " ") + n;
     ctx.log.info("restarted systemd-networkd (" + std::to_string(ms) + " ms) so it manages " + names +
-                 " with ec2-netcfg's files; DHCP leases and addresses are kept across the restart");
+                 " with ec2-netcfg's files; DHCPv4 leases and addresses are kept across the restart");
+    restore_dhcp6_addresses(ctx, plan, created);
     drop_stale_defaults(ctx, stale);
   }
 
@@ -177,6 +178,37 @@ class NetworkdBackend : public Backend {
       return kExitRetry;
     }
     return kExitOk;
+  }
+
+  /// networkd 252 drops its DHCPv6 addresses whenever it stops, a restart included
+  /// (dhcp6_lease_lost on the client's STOP event), and gets them back only after a new
+  /// DHCPv6 exchange and DAD, most of a second later. IMDS names each of them (the ENI's
+  /// first IPv6 address): ec2-netcfg puts back at once what the restart took, so the
+  /// address is away for milliseconds only; networkd's new lease then takes it over.
+  void restore_dhcp6_addresses(Context& ctx, const Plan& plan, const std::set<std::string>& created) {
+    HostState now;
+    std::string error;
+    if (!ctx.rtnl.dump_all(&now, &error)) {
+      ctx.log.warn("netlink: " + error);
+      return;
+    }
+    for (auto& ip : plan.interfaces) {
+      if (!ip.actionable() || !created.count(ip.name)) continue;
+      for (auto& a : ip.addresses) {
+        if (!a.from_dhcp || a.prefix.addr.is_v4()) continue;
+        bool there = std::any_of(now.addresses.begin(), now.addresses.end(), [&](const ObservedAddress& o) {
+          return o.ifindex == ip.ifindex && o.prefix.addr == a.prefix.addr;
+        });
+        if (there) continue;
+        Change c;
+        c.op = Change::Op::AddAddress;
+        c.ifindex = ip.ifindex;
+        c.ifname = ip.name;
+        c.address = a;
+        if (ctx.rtnl.send(c, &error) == SendResult::Failed) ctx.log.warn("netlink: " + c.describe() + ": " + error);
+        else ctx.log.info(c.describe() + " (networkd's restart dropped its DHCPv6 address; put back until its new lease)");
+      }
+    }
   }
 
   /// Deletes the defaults networkd forgot across the restart, each only once networkd

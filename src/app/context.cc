@@ -6,6 +6,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <map>
 #include <cerrno>
 #include <cstring>
 #include <sstream>
@@ -164,24 +167,130 @@ int resolve_ifaces(Context& ctx, const std::vector<HostLink>& links, std::vector
   return kExitOk;
 }
 
-void wait_for_imds_route(Context& ctx) {
-  if (!ctx.opts.metadata_file.empty()) return;
+namespace {
+
+/// Waits for a route to `ip`; false when there was none by the deadline.
+bool wait_for_route(Context& ctx, const IpAddr& ip);
+
+/// The ENI links with a default route in main of `f` at the lowest metric among them,
+/// with that route's gateway; the kernel's own pick first.
+struct Candidate {
+  int ifindex;
+  std::string name;
+  std::optional<IpAddr> gateway;
+};
+std::vector<Candidate> default_candidates(const HostState& h, Family f, int kernel_pick) {
+  std::map<int, const HostLink*> enis;
+  for (auto& l : h.links)
+    if (l.can_be_eni() && l.up) enis[l.ifindex] = &l;
+  uint32_t best = UINT32_MAX;
+  std::vector<std::pair<uint32_t, Candidate>> all;
+  for (auto& r : h.routes) {
+    if (r.table != 254 || r.dst.len != 0 || r.dst.family() != f) continue;
+    auto add = [&](int oif, const std::optional<IpAddr>& gw) {
+      if (!enis.count(oif)) return;
+      all.push_back({r.metric, {oif, enis[oif]->name, gw}});
+      best = std::min(best, r.metric);
+    };
+    if (!r.multipath) add(r.oif, r.gateway);
+    for (auto& nh : r.nexthops) add(nh.oif, nh.gateway);
+  }
+  std::vector<Candidate> out;
+  for (auto& [m, c] : all) {
+    if (m != best) continue;
+    if (std::any_of(out.begin(), out.end(), [&](const Candidate& o) { return o.ifindex == c.ifindex; })) continue;
+    out.push_back(c);
+  }
+  std::stable_sort(out.begin(), out.end(), [&](const Candidate& a, const Candidate& b) {
+    return (a.ifindex == kernel_pick) > (b.ifindex == kernel_pick);
+  });
+  return out;
+}
+
+/// One quick IMDS question (a token and meta-data/mac, one attempt, short bounds).
+bool imds_answers(Context& ctx, const std::string& url) {
+  ImdsOptions io;
+  io.endpoint = url;
+  io.connect_timeout_ms = std::min(ctx.cfg.imds_connect_timeout_ms, 500u);
+  io.request_timeout_ms = std::min(ctx.cfg.imds_request_timeout_ms, 1000u);
+  io.attempts = 1;
+  io.deadline = std::min(ctx.deadline, Clock::now() + std::chrono::milliseconds(1500));
+  ImdsClient probe(io);
+  return probe.get("meta-data/mac").status == FetchResult::Status::Ok;
+}
+
+}  // namespace
+
+void prepare_imds_path(Context& ctx) {
+  if (!ctx.opts.metadata_file.empty() || ctx.offline()) return;
   std::string url, error;
   if (!resolve_imds_endpoint(ctx.opts.imds_endpoint, &url, &error)) return;
   auto ip = endpoint_ip(url);
-  if (!ip || open_rtnl(ctx)) return;
+  if (!ip || open_rtnl(ctx) || !wait_for_route(ctx, *ip)) return;
+  RouteAnswer pick;
+  HostState h;
+  if (!ctx.rtnl.route_query(*ip, std::nullopt, 0, &pick, &error) || !ctx.rtnl.dump_all(&h, &error)) return;
+  // A route of ours left by a run that was killed: take it away first.
+  for (auto& r : h.routes) {
+    if (r.table == 254 && r.protocol == kOwnProto && r.dst == IpPrefix::host(*ip)) {
+      Change del;
+      del.op = Change::Op::DelRoute;
+      del.ifindex = r.oif;
+      del.route.table = 254;
+      del.route.dst = r.dst;
+      del.route.gateway = r.gateway;
+      ctx.rtnl.send(del, &error);
+    }
+  }
+  auto cands = default_candidates(h, ip->family, pick.oif);
+  if (cands.size() < 2 || pick.error) return;  // one way to IMDS (or none of ours): nothing to choose
+  if (imds_answers(ctx, url)) return;           // the kernel's choice works
+  for (auto& c : cands) {
+    if (c.ifindex == pick.oif || !c.gateway) continue;
+    Change add;
+    add.op = Change::Op::AddRoute;
+    add.ifindex = c.ifindex;
+    add.ifname = c.name;
+    add.route.table = 254;
+    add.route.dst = IpPrefix::host(*ip);
+    add.route.gateway = c.gateway;
+    add.route.onlink = c.gateway->is_v4();
+    if (ctx.rtnl.send(add, &error) == SendResult::Failed) continue;
+    if (imds_answers(ctx, url)) {
+      ctx.log.info("IMDS answers through " + c.name + ", not through the ENI the kernel picked among equal "
+                   "default routes: using " + add.describe() + " for this run");
+      ctx.imds_route = add;
+      return;
+    }
+    ctx.rtnl.send(inverse(add), &error);
+  }
+}
+
+void restore_imds_path(Context& ctx) {
+  if (!ctx.imds_route) return;
+  std::string error;
+  if (ctx.rtnl.send(inverse(*ctx.imds_route), &error) == SendResult::Failed)
+    ctx.log.warn("netlink: " + inverse(*ctx.imds_route).describe() + ": " + error);
+  ctx.imds_route.reset();
+}
+
+namespace {
+
+bool wait_for_route(Context& ctx, const IpAddr& ip_) {
+  const IpAddr* ip = &ip_;
+  std::string error;
   bool logged = false;
   auto t0 = Clock::now();
   while (true) {
     bool yes = false;
     if (!ctx.rtnl.reachable(*ip, &yes, &error)) {
       ctx.log.debug("cannot ask the kernel for a route to " + ip->str() + ": " + error);
-      return;
+      return false;
     }
     if (yes) break;
     if (Clock::now() + std::chrono::milliseconds(20) >= ctx.deadline) {
       ctx.log.warn("still no route to IMDS (" + ip->str() + ") when the wait bound ran out");
-      return;
+      return false;
     }
     if (!logged) {
       ctx.log.info("waiting for a route to IMDS (" + ip->str() + "): the primary ENI has no address yet");
@@ -193,7 +302,10 @@ void wait_for_imds_route(Context& ctx) {
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
     ctx.log.info("route to IMDS there after " + std::to_string(ms) + " ms");
   }
+  return true;
 }
+
+}  // namespace
 
 bool RunLock::acquire(const std::string& dir, Clock::time_point deadline, std::string* error) {
   std::string partial;

@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -36,6 +37,8 @@ struct Context {
   std::unique_ptr<MetadataSource> source;
   Rtnl rtnl;
   bool rtnl_open = false;
+  /// The host route to IMDS that prepare_imds_path() added (op AddRoute), if any.
+  std::optional<Change> imds_route;
 
   Context(const Options& o, Log& l, std::ostream& os);
   ~Context();
@@ -61,7 +64,16 @@ int resolve_ifaces(Context& ctx, const std::vector<HostLink>& links, std::vector
 /// Waits (within the deadline) until the kernel has a route to the IMDS endpoint: at
 /// boot that is the primary ENI's DHCP address and route. Returns at once when there
 /// is one, when the endpoint is not an IP literal, or with --metadata-file.
-void wait_for_imds_route(Context& ctx);
+///
+/// Then, when several ENIs have an equally good default route in main (at boot every
+/// ENI is still on the distribution's DHCP file, often with one metric for all), the
+/// kernel may send IMDS requests, which carry no source address yet, out of an ENI that
+/// is not the primary. If the kernel's choice gets no answer, each other ENI is tried
+/// through a host route of ec2-netcfg's own for the IMDS address (protocol 236), and the
+/// one that answers is kept for the run; restore_imds_path() takes it away again.
+void prepare_imds_path(Context& ctx);
+/// Removes the host route prepare_imds_path() added, if any.
+void restore_imds_path(Context& ctx);
 
 /// Holds ROOT/run/ec2-netcfg/lock for the life of the object (serializes runs). Waiting
 /// for it counts against the run's one deadline.

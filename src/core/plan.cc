@@ -35,7 +35,7 @@ void plan_eni(const Config& cfg, const EniMetadata& md, bool ipv6_off, Interface
   ip.table = table_for(cfg.table_base, eni.network_card, eni.device_number);
   ip.link_group = cfg.link_group;
   ip.ra_route_metric = (!eni.is_primary && eni.has_ipv6()) ? ip.table : 0;
-  ip.main_route_metric = eni.is_primary ? 0 : ip.table;
+  ip.main_route_metric = eni.is_primary ? kPrimaryRouteMetric : ip.table;
   ip.dhcp4 = eni.has_ipv4();
   ip.dhcp6 = !eni.ipv6s.empty();
   const bool rules_for_addresses = !eni.is_primary || cfg.primary_rules;

@@ -36,6 +36,11 @@ struct HostLink {
   bool can_be_eni() const;
 };
 
+/// Metric of the primary ENI's DHCPv4 and RA default routes in main (networkd backend):
+/// below what distributions give ENIs (Amazon Linux 512, networkd 1024, cloud-init's
+/// netplan 100 for the primary and 200+ for the others).
+constexpr uint32_t kPrimaryRouteMetric = 100;
+
 /// Routing protocol number marking ec2-netcfg's routes and rules (and IFA_PROTO on
 /// addresses). Unassigned in /etc/iproute2/rt_protos; `ip route show proto 236`.
 constexpr uint8_t kOwnProto = 236;
@@ -112,9 +117,10 @@ struct InterfacePlan {
   uint32_t table = 0;   ///< Also the priority of its source rules.
   uint32_t link_group = 0;        ///< Group to set on the link (0: leave the group alone).
   uint32_t ra_route_metric = 0;   ///< Metric for RA default routes in main (0: leave).
-  /// Metric the ENI's networkd file gives its DHCPv4 and RA routes in main (secondary
-  /// ENIs: the table number, so they never compete with the primary's; 0 for the
-  /// primary: networkd's default, 1024).
+  /// Metric the ENI's networkd file gives its DHCPv4 and RA routes in main: the primary's
+  /// kPrimaryRouteMetric, every other ENI's its table number, so the primary's default
+  /// stays the system default, also beside an ENI just attached (still on the
+  /// distribution's file, whose metric is usually 512 or 1024).
   uint32_t main_route_metric = 0;
   bool dhcp4 = false;
   bool dhcp6 = false;

@@ -106,7 +106,7 @@ std::string render_interface(const InterfacePlan& ip, const std::vector<RuleSpec
   if (ip.dhcp4) {
     out += "\n[DHCPv4]\n";
     out += "UseMTU=yes\n";
-    // Above the primary's default metric (1024): the primary's default route stays the system default.
+    // The primary's low, the others' their table number: the primary's default stays the system default.
     if (ip.main_route_metric) out += "RouteMetric=" + std::to_string(ip.main_route_metric) + "\n";
     // Only the primary ENI's lease may name the host.
     if (!ip.primary) out += "UseHostname=no\n";
@@ -115,9 +115,9 @@ std::string render_interface(const InterfacePlan& ip, const std::vector<RuleSpec
     out += "\n[DHCPv6]\n";
     out += "UseHostname=no\n";
   }
-  if (v6 && ip.ra_route_metric != 0) {
+  if (v6 && ip.main_route_metric != 0) {
     out += "\n[IPv6AcceptRA]\n";
-    out += "RouteMetric=" + std::to_string(ip.ra_route_metric) + "\n";
+    out += "RouteMetric=" + std::to_string(ip.main_route_metric) + "\n";
   }
 
   for (auto& a : ip.addresses) {

@@ -260,17 +260,17 @@ for l in ens5 ens6 ens7; do
     || fail "networkd applies '$f' to $l, not ec2-netcfg's file"
 done
 # networkd's defaults from the distribution files (metrics 100, 200, 1024) are gone; its
-# own under ec2-netcfg's files are the primary's (1024) and the table numbers.
+# own under ec2-netcfg's files are the primary's (100) and the table numbers.
 wait_defaults() {
   local d
   d=$(ip -n "$INST" -4 route show default |
       awk '{ m = ""; for (i = 1; i < NF; i++) if ($i == "metric") m = $(i + 1); print $1, $2, $3, $4, $5, "metric", m }' | sort)
-  [ "$d" = "$(printf '%s\n' 'default via 10.0.0.1 dev ens5 metric 1024' 'default via 10.0.1.1 dev ens6 metric 10001' \
+  [ "$d" = "$(printf '%s\n' 'default via 10.0.0.1 dev ens5 metric 100' 'default via 10.0.1.1 dev ens6 metric 10001' \
                                 'default via 10.0.2.1 dev ens7 metric 10002' | sort)" ]
 }
 end=$((SECONDS + 10))
 until wait_defaults || [ $SECONDS -ge $end ]; do sleep 0.2; done
-wait_defaults && pass "main's defaults: primary 1024, secondaries at their table numbers" \
+wait_defaults && pass "main's defaults: primary 100, secondaries at their table numbers" \
   || fail "main's defaults: $(ip -n "$INST" -4 route show default | tr '\n' ';')"
 got=$(ip -n "$INST" route get 1.1.1.1 | sed -n 's/.* dev \([^ ]*\).*/\1/p')
 [ "$got" = ens5 ] && pass "unsourced traffic leaves through the primary ENI" || fail "unsourced traffic via $got"

@@ -168,7 +168,9 @@ TEST_CASE("render_networkd: primary keeps the default route, secondaries get met
   const std::string& second = files["05-ec2-netcfg-ens6.network"];
   CHECK(primary.find("MACAddress=02:86:10:7b:e4:f5\n") != std::string::npos);
   CHECK(primary.find("DHCP=yes\n") != std::string::npos);
-  CHECK(primary.find("RouteMetric=") == std::string::npos);
+  // The primary's defaults at a metric below any distribution's for an ENI.
+  CHECK(primary.find("[DHCPv4]\nUseMTU=yes\nRouteMetric=100\n") != std::string::npos);
+  CHECK(primary.find("[IPv6AcceptRA]\nRouteMetric=100\n") != std::string::npos);
   CHECK(second.find("[DHCPv4]\nUseMTU=yes\nRouteMetric=10001\nUseHostname=no\n\n[DHCPv6]\nUseHostname=no\n") != std::string::npos);
   CHECK(primary.find("UseHostname") == std::string::npos);
   CHECK(second.find("[IPv6AcceptRA]\nRouteMetric=10001\n") != std::string::npos);
