@@ -342,7 +342,7 @@ run_scenario() {
   boot_start_imds "$TMP/cap.json"
   boot_prepare "$label"
   MONITOR=$TMP/$label/monitor.log
-  ip -ts -n "$INST" monitor address > "$MONITOR" 2>&1 &
+  ip -ts -n "$INST" monitor address > "$MONITOR" 2> "$MONITOR.err" &
   PIDS+=($!)
   sleep 0.2
   boot_start

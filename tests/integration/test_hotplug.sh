@@ -89,7 +89,7 @@ monitor_start() {
   # up shortly before appear when DAD ends: let that settle first, it is not ours.
   wait_for "IPv6 DAD to settle" 10 no_tentative
   MON_FILE=$TMP/monitor.$1
-  ip netns exec "$INST" ip monitor address route rule link > "$MON_FILE" 2>&1 &
+  ip netns exec "$INST" ip monitor address route rule link > "$MON_FILE" 2> "$MON_FILE.err" &
   MON=$!
   PIDS+=("$MON")
   sleep 0.3

@@ -159,7 +159,7 @@ check_routes() {
 check_routes
 
 # --- a second apply changes nothing: not one netlink event ---
-ip netns exec "$INST" ip monitor address route rule > "$TMP/monitor" 2>&1 &
+ip netns exec "$INST" ip monitor address route rule > "$TMP/monitor" 2> "$TMP/monitor.err" &
 MON=$!
 PIDS+=("$MON")
 sleep 0.3

@@ -237,7 +237,7 @@ mkcap "$TMP/s0.json" 0=10.0.0.20,10.0.0.21 1=10.0.1.20,10.0.1.21 2=10.0.2.20,10.
 start_imds "$TMP/s0.json"
 # The first apply as at boot: networkd runs on the distribution's files, every ENI has its
 # DHCP address. No DHCP address may go away at any moment (a reload would drop them).
-ip -n "$INST" monitor address > "$TMP/mon-first" 2>&1 &
+ip -n "$INST" monitor address > "$TMP/mon-first" 2> "$TMP/mon-first.err" &
 MON=$!
 PIDS+=("$MON")
 sleep 0.3
@@ -440,7 +440,7 @@ ec_ok apply
 snap() { stat -c '%n %i %Y %y' "$ND_DIR"/run-network/* "$ND_DIR"/networkd.conf.d/* "$TMP"/ec2nc-run/state.json; }
 snap > "$TMP/snap.before"
 log_lines=$(wc -l < "$ND_DIR/networkd.log")
-ip -n "$INST" monitor address route rule link > "$TMP/monitor.out" 2>&1 &
+ip -n "$INST" monitor address route rule link > "$TMP/monitor.out" 2> "$TMP/monitor.err" &
 mpid=$!
 PIDS+=("$mpid")
 sleep 0.5

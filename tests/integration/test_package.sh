@@ -1,0 +1,237 @@
+#!/usr/bin/env bash
+# The .deb as an image builder meets it: built from this tree (scripts/build-packages.sh),
+# checked by lintian, installed with dpkg into a throwaway Debian 12 root, removed and
+# purged there. What is checked:
+# - the build dependencies are complete: `apt-get build-dep -s` of the tree wants nothing
+#   on this machine, which has only scripts/deps.txt (dpkg-buildpackage checks them too);
+# - lintian: no error (the build script fails on one); every tag is printed;
+# - install: every file in place, the binary runs on a clean Debian 12 (its Depends are
+#   enough), ec2-netcfg.service and ec2-netcfg-refresh.timer enabled, and nothing started:
+#   the root pretends systemd runs (/run/systemd/system), so the maintainer scripts take
+#   their "running system" branches, and a policy-rc.d records every start, stop and
+#   restart that deb-systemd-invoke asks for (and refuses it);
+# - reinstall (the upgrade path): only the timer is try-restarted, the boot service is not;
+# - remove: the timer is stopped, nothing else; files the runs wrote under /run stay;
+# - purge: what ec2-netcfg wrote at run time goes (state, networkd files, the drop-in, the
+#   configuration file), others' files stay, `dpkg -S` knows none of the package's paths,
+#   and the root's file list is what it was before the install.
+#
+# The package is built once per source tree (keyed by its hash, in $EC2NC_BUILD/packages,
+# or taken from dist/ when scripts/build-packages.sh built this very tree there); the root
+# is debootstrap'ed once into /var/cache/ec2nc-boot (boot_root_base) and copied per run.
+source "$(dirname "$0")/lib.sh"
+: "${EC2NC_BUILD:?EC2NC_BUILD must point at the build directory (ctest sets it)}"
+
+[ "$(id -u)" = 0 ] || skip "needs root (chroot, debootstrap)"
+for c in dpkg-buildpackage dh lintian debootstrap chroot systemctl flock apt-get; do
+  command -v "$c" >/dev/null || skip "needs $c (scripts/deps.txt lists the packages)"
+done
+T0=$SECONDS
+
+# ---------------------------------------------------------------------------------------
+# boot_root_base: prints the path of a cached minimal Debian 12 root (debootstrap
+# --variant=minbase with systemd, dbus, iproute2, libcurl4 and libmnl0), building it if
+# needed: under a lock (parallel tests wait for one build), into a temporary directory
+# renamed into place only when complete, so a killed build never leaves a root later runs
+# would trust. Recipe, cache key and layout are those of the boot test's root (NETNS-TESTING.md,
+# "Booting a real systemd"; lib_boot.sh's boot_root), so the two tests share one cached
+# root; once lib_boot.sh is on main this function can go in favour of its boot_root.
+BOOT_CACHE=${EC2NC_BOOT_CACHE:-/var/cache/ec2nc-boot}
+BOOT_SUITE=bookworm
+BOOT_VARIANT=minbase
+BOOT_PACKAGES=systemd,systemd-sysv,dbus,iproute2,libcurl4,libmnl0
+BOOT_RECIPE=1
+BOOT_BUILD_TMP=""
+boot_mirror() {
+  if [ -n "${EC2NC_BOOT_MIRROR:-}" ]; then echo "$EC2NC_BOOT_MIRROR"; return; fi
+  local m=""
+  [ -f /etc/apt/sources.list.d/debian.sources ] &&
+    m=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
+  [ -z "$m" ] && [ -f /etc/apt/sources.list ] &&
+    m=$(awk '$1 == "deb" && $3 ~ /^bookworm/ { print $2; exit }' /etc/apt/sources.list)
+  echo "${m:-http://deb.debian.org/debian}"
+}
+unmount_under() {  # lazily unmount whatever is mounted at or below $1, deepest first
+  findmnt -rn -o TARGET 2>/dev/null | awk -v d="$1" 'index($0, d) == 1' | sort -r |
+    while read -r m; do umount -l "$m" 2>/dev/null || true; done
+}
+boot_root_base() {
+  local key root mirror d
+  key=$(printf '%s\n' "$BOOT_RECIPE" "$BOOT_SUITE" "$BOOT_VARIANT" "$BOOT_PACKAGES" | sha256sum | cut -c1-16)
+  root=$BOOT_CACHE/root-$key
+  if [ ! -f "$root/.ec2nc-complete" ]; then
+    mkdir -p "$BOOT_CACHE"
+    exec 8>"$BOOT_CACHE/lock"
+    flock -w 600 8 || die "could not lock $BOOT_CACHE/lock within 600 s"
+    if [ ! -f "$root/.ec2nc-complete" ]; then
+      # We hold the lock: anything half-built here is a killed build's.
+      for d in "$BOOT_CACHE"/tmp-* "$root"; do
+        [ -e "$d" ] || continue
+        unmount_under "$d"
+        rm -rf --one-file-system "$d"
+      done
+      mirror=$(boot_mirror)
+      BOOT_BUILD_TMP=$BOOT_CACHE/tmp-$key.$$
+      echo "building the Debian 12 root with debootstrap from $mirror (about a minute)" >&2
+      debootstrap --variant="$BOOT_VARIANT" --include="$BOOT_PACKAGES" "$BOOT_SUITE" "$BOOT_BUILD_TMP" "$mirror" \
+        > "$TMP/debootstrap.log" 2>&1 ||
+        { tail -20 "$TMP/debootstrap.log" >&2; die "debootstrap failed (mirror $mirror; EC2NC_BOOT_MIRROR overrides it)"; }
+      systemctl --root="$BOOT_BUILD_TMP" enable systemd-networkd.service > "$TMP/root-enable.log" 2>&1 ||
+        die "systemctl --root enable systemd-networkd: $(cat "$TMP/root-enable.log")"
+      systemctl --root="$BOOT_BUILD_TMP" mask console-getty.service >> "$TMP/root-enable.log" 2>&1 ||
+        die "systemctl --root mask console-getty: $(cat "$TMP/root-enable.log")"
+      echo ec2nc-boot > "$BOOT_BUILD_TMP/etc/hostname"
+      rm -f "$BOOT_BUILD_TMP"/var/cache/apt/archives/*.deb
+      printf '%s\n' "suite=$BOOT_SUITE variant=$BOOT_VARIANT packages=$BOOT_PACKAGES recipe=$BOOT_RECIPE" \
+        "mirror=$mirror built=$(date -u +%FT%TZ)" > "$BOOT_BUILD_TMP/.ec2nc-complete"
+      unmount_under "$BOOT_BUILD_TMP"
+      mv -T "$BOOT_BUILD_TMP" "$root"
+      BOOT_BUILD_TMP=""
+    fi
+    flock -u 8
+    exec 8>&-
+  fi
+  echo "$root"
+}
+# ---------------------------------------------------------------------------------------
+
+ROOT=""
+package_cleanup() {
+  local rc=$?
+  set +e
+  if [ -n "$BOOT_BUILD_TMP" ]; then unmount_under "$BOOT_BUILD_TMP"; rm -rf --one-file-system "$BOOT_BUILD_TMP"; fi
+  if [ -n "$ROOT" ]; then unmount_under "$ROOT"; rm -rf --one-file-system "$ROOT"; fi
+  return "$rc"
+}
+# lib.sh's cleanup (which removes $TMP) runs after ours.
+trap 'package_cleanup; cleanup' EXIT
+trap 'exit 130' INT TERM
+
+# 1. Build dependencies: nothing the tree's debian/control asks for is missing here.
+if out=$(cd "$EC2NC_SRC" && apt-get build-dep -s -q ./ 2>&1); then
+  missing=$(sed -n 's/^Inst \([^ ]*\).*/\1/p' <<< "$out" | tr '\n' ' ')
+  [ -z "$missing" ] && pass "apt-get build-dep -s ./: nothing missing" || fail "build dependencies not installed by scripts/deps.txt: $missing"
+else
+  fail "apt-get build-dep -s ./ failed: $(tail -3 <<< "$out")"
+fi
+
+# 2. The package, built once per source tree; lintian (errors fail the build script).
+hash=$(bash "$EC2NC_SRC/scripts/build-packages.sh" --print-hash)
+PKGDIR=$EC2NC_BUILD/packages
+if [ "$(cat "$EC2NC_SRC/dist/source.sha256" 2>/dev/null)" = "$hash" ] && ls "$EC2NC_SRC"/dist/ec2-netcfg_*.deb >/dev/null 2>&1; then
+  PKGDIR=$EC2NC_SRC/dist
+fi
+t=$SECONDS
+bash "$EC2NC_SRC/scripts/build-packages.sh" --deb --nocheck "$PKGDIR" > "$TMP/build.log" 2>&1 ||
+  { cat "$TMP/build.log" >&2; die "scripts/build-packages.sh --deb failed"; }
+echo "package from $PKGDIR ($((SECONDS - t)) s):"
+sed 's/^/  /' "$TMP/build.log"
+DEB=$(ls "$PKGDIR"/ec2-netcfg_*_*.deb | grep -v dbgsym | head -1)
+[ -f "$DEB" ] || die "no .deb in $PKGDIR"
+grep -q '^E:' "$PKGDIR/lintian.txt" && fail "lintian errors" || pass "lintian: no errors ($(grep -c '^[WIPX]:' "$PKGDIR/lintian.txt") other tags, $(grep -c '^O:' "$PKGDIR/lintian.txt") overridden)"
+echo "$(basename "$DEB"): $(stat -c %s "$DEB") bytes, Installed-Size $(dpkg-deb -f "$DEB" Installed-Size) KiB, Built-Using: $(dpkg-deb -f "$DEB" Built-Using)"
+dpkg-deb -c "$DEB" | awk '{ printf "  %s %8s %s\n", $1, $3, $6 }'
+
+# 3. A copy of the cached root, made to look like a running systemd host to the
+#    maintainer scripts, with a policy-rc.d that logs and refuses every action.
+BASE=$(boot_root_base) || die "no Debian 12 root"
+ROOT=$TMP/root
+t=$SECONDS
+cp -a --reflink=auto "$BASE" "$ROOT"
+echo "root: copy of $BASE ($((SECONDS - t)) s)"
+# /proc, for systemd-tmpfiles in the postinst (package_cleanup unmounts it).
+mount -t proc proc "$ROOT/proc"
+mkdir -p "$ROOT/run/systemd/system"
+cat > "$ROOT/usr/sbin/policy-rc.d" <<'EOF'
+#!/bin/sh
+echo "$*" >> /policy-rc.d.log
+exit 101
+EOF
+chmod 755 "$ROOT/usr/sbin/policy-rc.d"
+: > "$ROOT/policy-rc.d.log"
+# Someone else's files where ec2-netcfg writes: they must survive the purge.
+mkdir -p "$ROOT/run/systemd/network" "$ROOT/etc/systemd/network"
+echo "[Match]" > "$ROOT/run/systemd/network/10-netplan-ens5.network"
+cp "$DEB" "$ROOT/tmp/"
+in_root() { chroot "$ROOT" env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LC_ALL=C "$@"; }
+listing() {  # every path of the root with its type, minus what dpkg itself keeps and logs
+  (cd "$ROOT" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./tmp \) -prune -o -printf '%p %y\n') |
+    grep -vE '^\./(var/lib/dpkg/(status|status-old|available|available-old|lock.*|triggers/.*|diversions-old|statoverride-old) |var/log/|var/cache/debconf/.*-old |policy-rc\.d\.log )' |
+    LC_ALL=C sort
+}
+listing > "$TMP/before"
+actions() { cat "$ROOT/policy-rc.d.log"; : > "$ROOT/policy-rc.d.log"; }
+
+# 4. Install.
+if in_root dpkg -i "/tmp/$(basename "$DEB")" > "$TMP/install.log" 2>&1; then
+  pass "dpkg -i: maintainer scripts succeed in a root without a running systemd"
+else
+  cat "$TMP/install.log" >&2
+  die "dpkg -i failed"
+fi
+grep -iE 'warning|error' "$TMP/install.log" && fail "dpkg -i printed warnings" || true
+in_root dpkg -L ec2-netcfg | sort > "$TMP/paths"
+while read -r f; do [ -d "$ROOT$f" ] || echo "$f"; done < "$TMP/paths" > "$TMP/files"  # not directories
+for f in /usr/sbin/ec2-netcfg /lib/systemd/system/ec2-netcfg.service /lib/systemd/system/ec2-netcfg@.service \
+         /lib/systemd/system/ec2-netcfg-refresh.service /lib/systemd/system/ec2-netcfg-refresh.timer \
+         /lib/udev/rules.d/90-ec2-netcfg.rules /usr/lib/tmpfiles.d/ec2-netcfg.conf \
+         /lib/systemd/networkd.conf.d/ec2-netcfg.conf /usr/share/man/man8/ec2-netcfg.8.gz \
+         /usr/share/man/man5/ec2-netcfg.conf.5.gz /usr/share/doc/ec2-netcfg/examples/ec2-netcfg.conf; do
+  if grep -qx "$f" "$TMP/files" && [ -f "$ROOT$f" ]; then pass "installed $f"; else fail "not installed: $f"; fi
+done
+[ ! -e "$ROOT/etc/ec2-netcfg" ] && pass "no configuration file installed (absent = defaults)" || fail "/etc/ec2-netcfg exists after install"
+v=$(in_root /usr/sbin/ec2-netcfg --version 2>&1) && pass "runs on a clean Debian 12: $v" || fail "ec2-netcfg --version in the root: $v"
+enabled=$(systemctl --root="$ROOT" is-enabled ec2-netcfg.service ec2-netcfg-refresh.timer 2>&1 | tr '\n' ' ')
+[ "$enabled" = "enabled enabled " ] && pass "ec2-netcfg.service and ec2-netcfg-refresh.timer enabled" || fail "is-enabled says: $enabled"
+[ -L "$ROOT/etc/systemd/system/timers.target.wants/ec2-netcfg-refresh.timer" ] && pass "timer wanted by timers.target" || fail "no timers.target.wants link"
+a=$(actions)
+[ -z "$a" ] && pass "install started nothing (no start, restart or stop asked of systemd)" || fail "install asked systemd for: $a"
+[ -d "$ROOT/run/ec2-netcfg" ] && [ -d "$ROOT/run/systemd/networkd.conf.d" ] &&
+  pass "tmpfiles.d: /run/ec2-netcfg and /run/systemd/networkd.conf.d created at install" || fail "tmpfiles.d snippet not applied at install"
+
+# 5. Reinstall: the upgrade path of the maintainer scripts.
+in_root dpkg -i "/tmp/$(basename "$DEB")" > "$TMP/reinstall.log" 2>&1 || { cat "$TMP/reinstall.log" >&2; die "reinstall failed"; }
+a=$(actions | tr '\n' ';')
+[ "$a" = "ec2-netcfg-refresh.timer try-restart;" ] && pass "upgrade: only the timer is try-restarted" || fail "upgrade asked systemd for: $a"
+
+# What runs of ec2-netcfg and an image builder leave behind (so purge has something to do).
+mkdir -p "$ROOT/run/ec2-netcfg" "$ROOT/run/systemd/networkd.conf.d" "$ROOT/etc/ec2-netcfg"
+echo '{}' > "$ROOT/run/ec2-netcfg/state.json"
+: > "$ROOT/run/ec2-netcfg/lock"
+echo "[Match]" > "$ROOT/run/systemd/network/05-ec2-netcfg-ens5.network"
+echo "[Match]" > "$ROOT/run/systemd/network/05-ec2-netcfg-ens6.network"
+echo "[Network]" > "$ROOT/run/systemd/networkd.conf.d/ec2-netcfg.conf"
+printf '[main]\nignore = ens7\n' > "$ROOT/etc/ec2-netcfg/ec2-netcfg.conf"
+
+# 6. Remove: the timer is stopped; the run-time files stay with the kernel state.
+in_root dpkg --remove ec2-netcfg > "$TMP/remove.log" 2>&1 || { cat "$TMP/remove.log" >&2; die "dpkg --remove failed"; }
+a=$(actions | tr '\n' ';')
+[ "$a" = "ec2-netcfg-refresh.timer stop;" ] && pass "remove stops the timer, nothing else" || fail "remove asked systemd for: $a"
+[ -f "$ROOT/run/ec2-netcfg/state.json" ] && [ -f "$ROOT/run/systemd/network/05-ec2-netcfg-ens5.network" ] &&
+  pass "remove keeps the run-time files (they describe the kernel state that stays until reboot)" || fail "remove deleted run-time files"
+[ ! -e "$ROOT/usr/sbin/ec2-netcfg" ] && pass "remove: binary gone" || fail "remove left the binary"
+
+# 7. Purge: nothing of the package is left.
+in_root dpkg --purge ec2-netcfg > "$TMP/purge.log" 2>&1 || { cat "$TMP/purge.log" >&2; die "dpkg --purge failed"; }
+a=$(actions | tr '\n' ';')
+[ -z "$a" ] && pass "purge asked systemd for nothing" || fail "purge asked systemd for: $a"
+for f in /run/ec2-netcfg /run/systemd/network/05-ec2-netcfg-ens5.network /run/systemd/network/05-ec2-netcfg-ens6.network \
+         /run/systemd/networkd.conf.d/ec2-netcfg.conf /etc/ec2-netcfg; do
+  [ ! -e "$ROOT$f" ] && pass "purge removed $f" || fail "purge left $f"
+done
+[ -f "$ROOT/run/systemd/network/10-netplan-ens5.network" ] && pass "purge kept others' files in /run/systemd/network" || fail "purge removed a foreign file"
+left=""
+while read -r f; do
+  if in_root dpkg -S "$f" >/dev/null 2>&1 || [ -e "$ROOT$f" ]; then left="$left $f"; fi
+done < "$TMP/files"
+[ -z "$left" ] && pass "none of the package's $(wc -l < "$TMP/files") files is left or known to dpkg -S" || fail "left after purge:$left"
+in_root dpkg -s ec2-netcfg >/dev/null 2>&1 && fail "dpkg -s still knows ec2-netcfg" || pass "dpkg: ec2-netcfg not installed"
+listing > "$TMP/after"
+if diff -u "$TMP/before" "$TMP/after" > "$TMP/diff"; then
+  pass "the root's file list after purge is the one before install"
+else
+  fail "the root changed between install and purge:"; sed 's/^/  /' "$TMP/diff" >&2
+fi
+
+echo "test_package: $((SECONDS - T0)) s"
+[ "$FAILURES" = 0 ] || die "$FAILURES check(s) failed"
