@@ -22,8 +22,9 @@ bool file_exists(const char* p) {
 int choose_backend(Context& ctx) {
   const bool chosen = !ctx.opts.backend.empty() || !ctx.cfg.backend.empty();
   std::string name = !ctx.opts.backend.empty() ? ctx.opts.backend : ctx.cfg.backend;
+  NetplanProbe p;
   if (name.empty() || name == "netplan") {
-    NetplanProbe p = probe_netplan(ctx);
+    p = probe_netplan(ctx);
     if (name == "netplan" && !p.installed) {
       ctx.log.error("--backend netplan: netplan is not installed (the netplan.io package)");
       return kExitUsage;
@@ -50,7 +51,7 @@ int choose_backend(Context& ctx) {
   } else if (name == "netlink") {
     ctx.backend = std::make_unique<NetlinkBackend>();
   } else if (name == "netplan") {
-    ctx.backend = make_netplan_backend();
+    ctx.backend = make_netplan_backend(p.read);
   } else {
     ctx.log.error("unknown backend \"" + name + "\" (expected networkd, netplan or netlink)");
     return kExitUsage;

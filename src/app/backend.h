@@ -45,15 +45,18 @@ class Backend {
 
 /// The networkd backend (backend_networkd.cc).
 std::unique_ptr<Backend> make_networkd_backend();
-/// The netplan backend (backend_netplan.cc).
-std::unique_ptr<Backend> make_netplan_backend();
+/// netplan's YAML as read once a run (backend_netplan.cc).
+struct NetplanRead;
+
+/// The netplan backend (backend_netplan.cc); `read` is the probe's reading (null: it reads).
+std::unique_ptr<Backend> make_netplan_backend(std::shared_ptr<const NetplanRead> read);
 
 /// What netplan says on this host (under --root): for choosing the backend.
 struct NetplanProbe {
   bool installed = false;   ///< netplan (its command or generator) is installed.
   bool has_config = false;  ///< Some netplan YAML other than ec2-netcfg's own defines a network.
   std::string renderer;     ///< The renderer its ethernets go to ("networkd", "NetworkManager").
-  std::string unreadable;   ///< A file the YAML reader could not read ("" = none).
+  std::shared_ptr<const NetplanRead> read;  ///< What was read, for the backend.
 };
 NetplanProbe probe_netplan(Context& ctx);
 

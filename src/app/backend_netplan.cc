@@ -33,6 +33,7 @@ bool is_own_yaml(const std::string& dir, const std::string& name) {
   return dir == "run" && !netplan_yaml_iface(name).empty();
 }
 
+/// The names in `dir` of its directories (`dirs`) or of everything else.
 std::vector<std::string> list(const std::string& dir, bool dirs) {
   std::vector<std::string> out;
   DIR* d = ::opendir(dir.c_str());
@@ -48,12 +49,39 @@ std::vector<std::string> list(const std::string& dir, bool dirs) {
   return out;
 }
 
-/// netplan's YAML as read from the files, without ec2-netcfg's own.
-struct Existing {
+}  // namespace
+
+/// netplan's YAML as read from the files, without ec2-netcfg's own: once a run.
+struct NetplanRead {
   std::vector<NetplanYamlFile> files;
   std::vector<std::shared_ptr<const YamlNode>> roots;  // keeps cfg's nodes alive
   NetplanConfig cfg;
+  std::string unreadable;  ///< "FILE: line N: ..." the YAML reader refused ("" = none).
+  std::string error;       ///< A file that could not be read at all.
+  bool via_netplan_get = false;
 };
+
+namespace {
+
+/// Reads and parses every file netplan reads under `root` (none of netplan's own tools run).
+NetplanRead read_netplan(const std::string& root) {
+  NetplanRead r;
+  r.files = netplan_yaml_files(root, is_own_yaml);
+  std::vector<NetplanFile> parsed;
+  for (auto& f : r.files) {
+    std::string text;
+    if (!read_file(f.path, &text, &r.error)) return r;
+    YamlParse y = parse_yaml(text);
+    if (!y.root) {
+      if (r.unreadable.empty()) r.unreadable = f.shown + ": " + y.error;
+      continue;
+    }
+    r.roots.push_back(y.root);
+    parsed.push_back(NetplanFile{f.shown, y.root.get()});
+  }
+  r.cfg = merge_netplan(parsed);
+  return r;
+}
 
 /// A copy of netplan's configuration to try netplan on: a private temporary root, gone
 /// with the object.
@@ -88,61 +116,41 @@ bool Stage::fill(const std::vector<NetplanYamlFile>& files, const std::map<std::
   return sync_files(stage_dir + "/run/netplan", own, all, 0600, false, nullptr, error);
 }
 
-int read_existing(Context& ctx, Existing* ex) {
-  ex->files = netplan_yaml_files(ctx.opts.root, is_own_yaml);
-  std::vector<NetplanFile> parsed;
-  std::string failed;
-  for (auto& f : ex->files) {
-    std::string text, error;
-    if (!read_file(f.path, &text, &error)) {
-      ctx.log.error("netplan: " + error);
-      return kExitRetry;
-    }
-    YamlParse y = parse_yaml(text);
-    if (!y.root) {
-      failed = f.shown + ": " + y.error;
-      break;
-    }
-    ex->roots.push_back(y.root);
-    parsed.push_back(NetplanFile{f.shown, y.root.get()});
+/// What the small reader does not read, netplan's own parser does: `netplan get` on a copy
+/// of the configuration without ec2-netcfg's files.
+int read_via_netplan_get(Context& ctx, NetplanRead* r) {
+  ctx.log.debug("netplan: " + r->unreadable + ": asking `netplan get` instead");
+  Stage st;
+  std::string error;
+  if (!st.fill(r->files, {}, &error)) {
+    ctx.log.error("netplan: " + error);
+    return kExitRetry;
   }
-  if (failed.empty()) {
-    ex->cfg = merge_netplan(parsed);
-  } else {
-    // What the small reader does not read, netplan's own parser does: `netplan get` on a
-    // copy of the configuration without ec2-netcfg's files.
-    ctx.log.debug("netplan: " + failed + ": asking `netplan get` instead");
-    Stage st;
-    std::string error;
-    if (!st.fill(ex->files, {}, &error)) {
-      ctx.log.error("netplan: " + error);
-      return kExitRetry;
-    }
-    ProgramResult got = netplan_get(st.dir(), ctx.deadline);
-    YamlParse y = got.ok ? parse_yaml(got.output) : YamlParse{};
-    if (!got.ok || !y.root) {
-      ctx.log.error("netplan: cannot read netplan's configuration (" + failed + "; " +
-                    (got.ok ? "netplan get: " + y.error : got.detail + ": " + got.output) + ")");
-      return kExitRetry;
-    }
-    ex->roots = {y.root};
-    ex->cfg = merge_netplan({NetplanFile{"netplan get", y.root.get()}});
+  ProgramResult got = netplan_get(st.dir(), ctx.deadline);
+  YamlParse y = got.ok ? parse_yaml(got.output) : YamlParse{};
+  if (!got.ok || !y.root) {
+    ctx.log.error("netplan: cannot read netplan's configuration (" + r->unreadable + "; " +
+                  (got.ok ? "netplan get: " + y.error : got.detail + ": " + got.output) + ")");
+    return kExitRetry;
   }
-  for (auto& p : ex->cfg.problems) ctx.log.debug("netplan: " + p);
+  r->roots = {y.root};
+  r->cfg = merge_netplan({NetplanFile{"netplan get", y.root.get()}});
+  r->via_netplan_get = true;
   return kExitOk;
 }
 
 class NetplanBackend : public Backend {
  public:
+  explicit NetplanBackend(std::shared_ptr<const NetplanRead> read) : read_(std::move(read)) {}
   const char* name() const override { return "netplan"; }
   bool writes_files() const override { return true; }
 
   int sync(Context& ctx, const Plan& plan, const std::set<std::string>& configure, const std::set<std::string>& present,
            bool dry_run, std::vector<FileChange>* changes) override {
     generated_ = true;
-    Existing ex;
-    int rc = read_existing(ctx, &ex);
+    int rc = complete_read(ctx);
     if (rc) return rc;
+    const NetplanRead& ex = *read_;
     NetplanRender r = render_netplan(plan, ex.cfg);
     for (auto& n : r.notes)
       if (configure.count(n.substr(0, n.find(':')))) ctx.log.warn("netplan: " + n);
@@ -219,8 +227,26 @@ class NetplanBackend : public Backend {
   }
 
  private:
+  std::shared_ptr<const NetplanRead> read_;  // the probe's, else read at the first pass
   std::map<std::string, uint32_t> metrics_;
   bool generated_ = true;
+
+  /// netplan's configuration, read once a run; through netplan get where the reader could not.
+  int complete_read(Context& ctx) {
+    if (!read_) read_ = std::make_shared<NetplanRead>(read_netplan(ctx.opts.root));
+    if (!read_->error.empty()) {
+      ctx.log.error("netplan: " + read_->error);
+      read_ = nullptr;  // the next pass tries again
+      return kExitRetry;
+    }
+    if (!read_->unreadable.empty() && !read_->via_netplan_get) {
+      auto r = std::make_shared<NetplanRead>(*read_);
+      if (int rc = read_via_netplan_get(ctx, r.get())) return rc;
+      read_ = r;
+    }
+    for (auto& p : read_->cfg.problems) ctx.log.debug("netplan: " + p);
+    return kExitOk;
+  }
 
   static bool would_change(const std::string& dir, const std::map<std::string, std::string>& files,
                            const std::function<bool(const std::string&)>& owned) {
@@ -235,7 +261,7 @@ class NetplanBackend : public Backend {
 
   /// netplan must accept the YAML as it will be (every own file kept or written) together
   /// with its own configuration, and generate a file for every ENI, before it is installed.
-  int check_with_netplan(Context& ctx, const Existing& ex, const std::string& yaml_dir,
+  int check_with_netplan(Context& ctx, const NetplanRead& ex, const std::string& yaml_dir,
                          const std::map<std::string, std::string>& yaml,
                          const std::function<bool(const std::string&)>& owned, const std::set<std::string>& ids) {
     if (netplan_generator().empty()) {
@@ -349,7 +375,9 @@ class NetplanBackend : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_netplan_backend() { return std::make_unique<NetplanBackend>(); }
+std::unique_ptr<Backend> make_netplan_backend(std::shared_ptr<const NetplanRead> read) {
+  return std::make_unique<NetplanBackend>(std::move(read));
+}
 
 NetplanProbe probe_netplan(Context& ctx) {
   NetplanProbe p;
@@ -357,26 +385,13 @@ NetplanProbe probe_netplan(Context& ctx) {
   p.installed = ::stat("/usr/sbin/netplan", &st) == 0 || ::stat("/sbin/netplan", &st) == 0 ||
                 !netplan_generator().empty();
   if (!p.installed) return p;
-  Existing ex;
-  // Quietly: a file the probe cannot read is reported by the backend itself.
-  ex.files = netplan_yaml_files(ctx.opts.root, is_own_yaml);
-  std::vector<NetplanFile> parsed;
-  for (auto& f : ex.files) {
-    std::string text, error;
-    if (!read_file(f.path, &text, &error)) continue;
-    YamlParse y = parse_yaml(text);
-    if (!y.root) {
-      p.unreadable = f.shown + ": " + y.error;
-      continue;
-    }
-    ex.roots.push_back(y.root);
-    parsed.push_back(NetplanFile{f.shown, y.root.get()});
-  }
-  ex.cfg = merge_netplan(parsed);
-  p.has_config = !ex.cfg.files.empty() || !p.unreadable.empty();
-  p.renderer = !ex.cfg.ethernets_renderer.empty() ? ex.cfg.ethernets_renderer
-               : !ex.cfg.renderer.empty()         ? ex.cfg.renderer
+  auto r = std::make_shared<NetplanRead>(read_netplan(ctx.opts.root));
+  // A file the reader cannot read is the backend's to report (or to read through netplan get).
+  p.has_config = !r->cfg.files.empty() || !r->unreadable.empty();
+  p.renderer = !r->cfg.ethernets_renderer.empty() ? r->cfg.ethernets_renderer
+               : !r->cfg.renderer.empty()         ? r->cfg.renderer
                                                   : "networkd";
+  p.read = r;
   return p;
 }
 
