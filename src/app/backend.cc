@@ -34,7 +34,7 @@ int choose_backend(Context& ctx) {
       // networkd drop-ins nor the rules ec2-netcfg needs; the kernel is configured directly.
       const std::string msg = "netplan renders for " + p.renderer +
                               " here: ec2-netcfg uses the netlink backend (the kernel only, no netplan or networkd "
-                              "files); the refresh timer restores what " + p.renderer + " takes away";
+                              "files); the refresh timer puts back what " + p.renderer + " may take away";
       if (chosen) ctx.log.warn(msg);
       else ctx.log.info(msg);
       name = "netlink";
