@@ -20,7 +20,28 @@ bool file_exists(const char* p) {
 }  // namespace
 
 int choose_backend(Context& ctx) {
+  const bool chosen = !ctx.opts.backend.empty() || !ctx.cfg.backend.empty();
   std::string name = !ctx.opts.backend.empty() ? ctx.opts.backend : ctx.cfg.backend;
+  NetplanProbe p;
+  if (name.empty() || name == "netplan") {
+    p = probe_netplan(ctx);
+    if (name == "netplan" && !p.installed) {
+      ctx.log.error("--backend netplan: netplan is not installed (the netplan.io package)");
+      return kExitUsage;
+    }
+    if (p.installed && (p.has_config || chosen) && p.renderer != "networkd") {
+      // Desktop images: netplan hands the interfaces to NetworkManager, which neither reads
+      // networkd drop-ins nor the rules ec2-netcfg needs; the kernel is configured directly.
+      const std::string msg = "netplan renders for " + p.renderer +
+                              " here: ec2-netcfg uses the netlink backend (the kernel only, no netplan or networkd "
+                              "files); the refresh timer puts back what " + p.renderer + " may take away";
+      if (chosen) ctx.log.warn(msg);
+      else ctx.log.info(msg);
+      name = "netlink";
+    } else if (name.empty() && p.installed && p.has_config) {
+      name = "netplan";
+    }
+  }
   if (name.empty())
     name = file_exists("/lib/systemd/systemd-networkd") || file_exists("/usr/lib/systemd/systemd-networkd")
                ? "networkd"
@@ -30,10 +51,7 @@ int choose_backend(Context& ctx) {
   } else if (name == "netlink") {
     ctx.backend = std::make_unique<NetlinkBackend>();
   } else if (name == "netplan") {
-    ctx.log.error(
-        "the netplan backend is not part of this release: use --backend networkd (netplan's "
-        "generated files and ec2-netcfg's coexist: ec2-netcfg's .network sorts first)");
-    return kExitUsage;
+    ctx.backend = make_netplan_backend(p.read);
   } else {
     ctx.log.error("unknown backend \"" + name + "\" (expected networkd, netplan or netlink)");
     return kExitUsage;

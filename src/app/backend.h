@@ -45,9 +45,25 @@ class Backend {
 
 /// The networkd backend (backend_networkd.cc).
 std::unique_ptr<Backend> make_networkd_backend();
+/// netplan's YAML as read once a run (backend_netplan.cc).
+struct NetplanRead;
 
-/// --backend, else the config file, else detected (networkd when installed, else netlink).
-/// Exit status 2 for an unknown or unavailable backend.
+/// The netplan backend (backend_netplan.cc); `read` is the probe's reading (null: it reads).
+std::unique_ptr<Backend> make_netplan_backend(std::shared_ptr<const NetplanRead> read);
+
+/// What netplan says on this host (under --root): for choosing the backend.
+struct NetplanProbe {
+  bool installed = false;   ///< netplan (its command or generator) is installed.
+  bool has_config = false;  ///< Some netplan YAML other than ec2-netcfg's own defines a network.
+  std::string renderer;     ///< The renderer its ethernets go to ("networkd", "NetworkManager").
+  std::shared_ptr<const NetplanRead> read;  ///< What was read, for the backend.
+};
+NetplanProbe probe_netplan(Context& ctx);
+
+/// --backend, else the config file, else detected: netplan where netplan is installed and
+/// its YAML renders for networkd (Ubuntu), networkd where systemd-networkd is installed,
+/// else netlink. netplan rendering for NetworkManager gets the netlink backend, with a
+/// message. Exit status 2 for an unknown or unavailable backend.
 int choose_backend(Context& ctx);
 
 }  // namespace ec2nc

@@ -68,8 +68,8 @@ constexpr uint64_t kMaxTableBase = 32765 - (100 * 99 + 99);
 const std::vector<KeyRow>& rows() {
   static const std::vector<KeyRow> table = {
       {{"main", "backend", "(detected)",
-        "networkd or netlink (netplan: not in this release); unset: networkd if "
-        "systemd-networkd is installed, else netlink"},
+        "networkd, netplan or netlink; unset: netplan where netplan's YAML renders for networkd "
+        "(Ubuntu), else networkd if systemd-networkd is installed, else netlink"},
        [](Config& c, const std::string& v) -> std::string {
          if (v != "networkd" && v != "netplan" && v != "netlink") return "expected networkd, netplan or netlink";
          c.backend = v;

@@ -21,32 +21,13 @@ bool is_safe_char(char c) {
          c == '.' || c == ':' || c == '@' || c == '-';
 }
 
-bool is_safe_name(std::string_view s) {
-  if (s.empty() || s.size() > 15) return false;  // IFNAMSIZ - 1
-  for (char c : s)
-    if (!is_safe_char(c)) return false;
-  return true;
-}
-
-// For comments: keeps only safe characters, so a value can never end the comment line.
-std::string comment_safe(std::string_view s) {
-  std::string out;
-  for (char c : s) out += is_safe_char(c) ? c : '?';
-  return out;
-}
+bool is_safe_name(std::string_view s) { return is_safe_ifname(s); }
 
 const char* family_name(Family f) { return f == Family::V4 ? "ipv4" : "ipv6"; }
 
 std::string table_name(uint32_t table) { return table == kTableMain ? "main" : std::to_string(table); }
 
-bool has_ipv6(const InterfacePlan& ip) {
-  if (ip.dhcp6 || ip.ra_route_metric != 0 || !ip.ipv6_prefixes.empty()) return true;
-  for (auto& a : ip.addresses)
-    if (!a.prefix.addr.is_v4()) return true;
-  for (auto& r : ip.routes)
-    if (!r.dst.addr.is_v4()) return true;
-  return false;
-}
+bool has_ipv6(const InterfacePlan& ip) { return interface_has_ipv6(ip); }
 
 const char* dhcp_value(const InterfacePlan& ip) {
   if (ip.dhcp4 && ip.dhcp6) return "yes";
@@ -55,8 +36,23 @@ const char* dhcp_value(const InterfacePlan& ip) {
   return "no";
 }
 
-void render_rule(const RuleSpec& r, std::string& out) {
-  out += "\n[RoutingPolicyRule]\n";
+void render_rule(const RuleSpec& r, std::string& out) { out += networkd_rule_section(r); }
+
+void render_route(const RouteSpec& r, std::string& out) { out += networkd_route_section(r); }
+
+}  // namespace
+
+bool interface_has_ipv6(const InterfacePlan& ip) {
+  if (ip.dhcp6 || ip.ra_route_metric != 0 || !ip.ipv6_prefixes.empty()) return true;
+  for (auto& a : ip.addresses)
+    if (!a.prefix.addr.is_v4()) return true;
+  for (auto& r : ip.routes)
+    if (!r.dst.addr.is_v4()) return true;
+  return false;
+}
+
+std::string networkd_rule_section(const RuleSpec& r) {
+  std::string out = "\n[RoutingPolicyRule]\n";
   if (r.from)
     out += "From=" + r.from->str() + "\n";
   else
@@ -65,10 +61,11 @@ void render_rule(const RuleSpec& r, std::string& out) {
   out += "Priority=" + std::to_string(r.priority) + "\n";
   if (r.suppress_prefixlen) out += "SuppressPrefixLength=" + std::to_string(*r.suppress_prefixlen) + "\n";
   if (r.suppress_ifgroup) out += "SuppressInterfaceGroup=" + std::to_string(*r.suppress_ifgroup) + "\n";
+  return out;
 }
 
-void render_route(const RouteSpec& r, std::string& out) {
-  out += "\n[Route]\n";
+std::string networkd_route_section(const RouteSpec& r) {
+  std::string out = "\n[Route]\n";
   // A default route with no gateway would leave networkd guessing the family.
   if (r.dst.len != 0 || (!r.gateway && !r.gateway_from_ra)) out += "Destination=" + r.dst.str() + "\n";
   if (r.gateway_from_ra)
@@ -78,7 +75,23 @@ void render_route(const RouteSpec& r, std::string& out) {
   if (r.onlink) out += "GatewayOnLink=yes\n";
   if (r.scope == kScopeLink) out += "Scope=link\n";
   out += "Table=" + table_name(r.table) + "\n";
+  return out;
 }
+
+bool is_safe_ifname(std::string_view s) {
+  if (s.empty() || s.size() > 15) return false;  // IFNAMSIZ - 1
+  for (char c : s)
+    if (!is_safe_char(c)) return false;
+  return true;
+}
+
+std::string comment_safe(std::string_view s) {
+  std::string out;
+  for (char c : s) out += is_safe_char(c) ? c : '?';
+  return out;
+}
+
+namespace {
 
 std::string render_interface(const InterfacePlan& ip, const std::vector<RuleSpec>& global_rules) {
   std::string out;

@@ -3,6 +3,7 @@
 
 #include <map>
 #include <string>
+#include <string_view>
 
 #include "core/plan.h"
 
@@ -26,5 +27,17 @@ bool is_own_networkd_file(const std::string& name);
 
 /// The interface name of one of ec2-netcfg's file names ("" for any other name).
 std::string networkd_file_iface(const std::string& name);
+
+/// One [RoutingPolicyRule] section (with its leading blank line), as ec2-netcfg's files say it.
+std::string networkd_rule_section(const RuleSpec& r);
+/// One [Route] section (with its leading blank line); an RA-learned gateway is Gateway=_ipv6ra.
+std::string networkd_route_section(const RouteSpec& r);
+/// Whether `s` can name an interface in a file name, a unit-file line or YAML without
+/// quoting trouble: 1-15 of [A-Za-z0-9_.:@-].
+bool is_safe_ifname(std::string_view s);
+/// `s` with every character is_safe_ifname would refuse replaced by '?' (for comments).
+std::string comment_safe(std::string_view s);
+/// Whether the ENI has anything IPv6 (DHCPv6, RA metric, addresses, routes, prefixes).
+bool interface_has_ipv6(const InterfacePlan& ip);
 
 }  // namespace ec2nc

@@ -8,9 +8,11 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <set>
+#include <vector>
 
 namespace ec2nc {
 
@@ -310,6 +312,57 @@ bool sync_files(const std::string& dir, const std::map<std::string, std::string>
   }
 
   if (changes) changes->insert(changes->end(), done.begin(), done.end());
+  return true;
+}
+
+bool remove_tree(const std::string& path, std::string* error) {
+  struct stat st;
+  if (::lstat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return true;
+    *error = errno_text("stat", path, errno);
+    return false;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    DIR* d = ::opendir(path.c_str());
+    if (!d) {
+      *error = errno_text("opendir", path, errno);
+      return false;
+    }
+    std::vector<std::string> names;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(n);
+    }
+    ::closedir(d);
+    for (auto& n : names)
+      if (!remove_tree(join(path, n), error)) return false;
+    if (::rmdir(path.c_str()) != 0 && errno != ENOENT) {
+      *error = errno_text("rmdir", path, errno);
+      return false;
+    }
+    return true;
+  }
+  if (::unlink(path.c_str()) != 0 && errno != ENOENT) {
+    *error = errno_text("unlink", path, errno);
+    return false;
+  }
+  return true;
+}
+
+bool remove_dir_if_empty(const std::string& dir) {
+  return ::rmdir(dir.c_str()) == 0 || errno == ENOENT;
+}
+
+bool make_temp_dir(const std::string& prefix, std::string* path, std::string* error) {
+  const char* env = std::getenv("TMPDIR");
+  std::string tmpl = std::string(env && *env ? env : "/tmp") + "/" + prefix + ".XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (!::mkdtemp(buf.data())) {
+    *error = errno_text("mkdtemp", tmpl, errno);
+    return false;
+  }
+  *path = buf.data();
   return true;
 }
 

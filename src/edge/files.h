@@ -34,4 +34,15 @@ bool write_file_atomic(const std::string& path, const std::string& content, unsi
 
 /// Reads a whole file. False + error when it cannot be read.
 bool read_file(const std::string& path, std::string* out, std::string* error);
+
+/// Removes `path` and everything below it (symbolic links are removed, never followed).
+/// A missing `path` is success. False + error naming what could not be removed.
+bool remove_tree(const std::string& path, std::string* error);
+
+/// Removes directory `dir` if it is empty; true when it is gone (or was never there).
+bool remove_dir_if_empty(const std::string& dir);
+
+/// Creates a new, empty, private (0700) directory under $TMPDIR (else /tmp) whose name
+/// starts with `prefix`. False + error.
+bool make_temp_dir(const std::string& prefix, std::string* path, std::string* error);
 }  // namespace ec2nc

@@ -1,22 +1,14 @@
 #include "edge/networkd_ctl.h"
 
 #include <dirent.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <regex>
-#include <thread>
 #include <vector>
 
-extern char** environ;
+#include "edge/spawn.h"
 
 namespace ec2nc {
 
@@ -56,46 +48,13 @@ std::vector<std::string> networkd_conf_files() {
 }
 
 /// Runs `systemctl ARGS...` with stdout and stderr discarded; kills it at `deadline`.
-UnitResult systemctl(const std::vector<const char*>& args, Clock::time_point deadline) {
-  std::vector<char*> argv = {const_cast<char*>("systemctl")};
-  std::string text = "systemctl";
-  for (auto* a : args) {
-    argv.push_back(const_cast<char*>(a));
-    text += std::string(" ") + a;
-  }
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid;
-  int rc = posix_spawnp(&pid, "systemctl", &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
+UnitResult systemctl(const std::vector<std::string>& args, Clock::time_point deadline) {
+  std::vector<std::string> argv = {"systemctl"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ProgramResult p = run_program(argv, deadline, false);
   UnitResult r;
-  if (rc != 0) {
-    r.detail = text + ": " + std::strerror(rc);
-    return r;
-  }
-  int status = 0;
-  while (true) {
-    pid_t w = ::waitpid(pid, &status, WNOHANG);
-    if (w == pid) break;
-    if (w < 0 && errno != EINTR) {
-      r.detail = text + ": waitpid: " + std::strerror(errno);
-      return r;
-    }
-    if (Clock::now() >= deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      r.detail = text + ": did not finish within the run's time bound";
-      return r;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  r.ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-  if (!r.ok)
-    r.detail = text + " failed (" +
-               (WIFEXITED(status) ? "status " + std::to_string(WEXITSTATUS(status)) : std::string("killed")) + ")";
+  r.ok = p.ok;
+  r.detail = p.detail;
   return r;
 }
 

@@ -167,6 +167,7 @@ own_addresses() { ip netns exec "$INST" python3 "$EC2NC_SRC/tests/tools/own_addr
 # events_beyond_kernel FILE: the events in FILE, the output of `ip monitor` (address,
 # route, rule, link), that are not the kernel's own bookkeeping; prints them with their
 # continuation lines, nothing when ec2-netcfg (or anyone else) changed nothing.
+# ip's own complaint about a netns that another test deletes as it starts is dropped too.
 # The kernel's own, dropped whenever they happen to arrive: IPv6 link-local addresses
 # appearing or finishing DAD ("N: IF    inet6 fe80::.../64 scope link" and its
 # "valid_lft" line) and the routes it adds for its addresses ("local|anycast|multicast
@@ -177,6 +178,9 @@ events_beyond_kernel() {
   awk '
     { sub(/^\[[A-Z0-9_]+\] */, "") }          # an "ip monitor label" prefix, if any
     /^[ \t]*$/ { next }
+    # ip itself, not an event: at start it asks the kernel for the id of every named netns,
+    # and one that another test is deleting at that moment makes it say this.
+    /^Error: Peer netns reference is invalid\.$/ { next }
     /^[ \t]/ { if (!own) print; next }         # continuation of the event above
     { own = 0 }
     /^Deleted / { print; next }

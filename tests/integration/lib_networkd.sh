@@ -13,10 +13,15 @@
 #   $ND_DIR/etc-network      -> /etc/systemd/network (distribution files; empty by default)
 # networkd logs to $ND_DIR/networkd.log. Its pid, dbus's and the holder's go to
 # $TMP/*.pid, which lib.sh's cleanup kills.
+# With ND_NETPLAN=GENERATOR (lib_netplan.sh's use_netplan) netplan's directories are bind mounts
+# too ($ND_DIR/etc-netplan, run-netplan, lib-netplan), its generator is lib_netplan.sh's
+# wrapper, and the generator runs before networkd starts, as netplan's systemd generator
+# does at boot.
 
 NETWORKD=/lib/systemd/systemd-networkd
 ND_DIR=""
 ND_HOLDER=""
+ND_NETPLAN=""
 
 require_networkd() {
   [ -x "$NETWORKD" ] || skip "needs systemd-networkd ($NETWORKD)"
@@ -46,13 +51,21 @@ start_networkd() {
   # the new mount namespace; the pid file says so only once the mounts are done.
   ip netns exec "$INST" unshare -m --propagation private sh -c '
     set -e
-    nd=$1 tmp=$2 networkd=$3
+    nd=$1 tmp=$2 networkd=$3 netplan=$4
     mount -t tmpfs tmpfs /run
     mkdir -p /run/dbus /run/systemd/network /run/systemd/networkd.conf.d \
              /run/systemd/netif/links /run/systemd/netif/leases /run/systemd/netif/lldp
     mount --bind "$nd/run-network" /run/systemd/network
     mount --bind "$nd/networkd.conf.d" /run/systemd/networkd.conf.d
     mount --bind "$nd/etc-network" /etc/systemd/network
+    if [ -n "$netplan" ]; then
+      mkdir -p /run/netplan
+      mount --bind "$nd/run-netplan" /run/netplan
+      mount --bind "$nd/etc-netplan" /etc/netplan
+      mount --bind "$nd/lib-netplan" /lib/netplan
+      mount --bind "$nd/netplan-generate" "$netplan"
+      /lib/netplan/generate > "$nd/generate-boot.log" 2>&1
+    fi
     chown -R systemd-network:systemd-network /run/systemd/netif
     mount -o remount,ro /sys
     dbus-daemon --system --fork --print-pid > "$tmp/dbus.pid"
@@ -60,7 +73,7 @@ start_networkd() {
       "$networkd" > "$nd/networkd.log" 2>&1 &
     echo $! > "$tmp/networkd.pid"
     echo $$ > "$tmp/nd-holder.pid"
-    exec sleep infinity' sh "$ND_DIR" "$TMP" "$NETWORKD" &
+    exec sleep infinity' sh "$ND_DIR" "$TMP" "$NETWORKD" "$ND_NETPLAN" &
   ND_HOLDER=$!
   PIDS+=("$ND_HOLDER")
   local end=$((SECONDS + 20))
