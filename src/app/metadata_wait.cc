@@ -83,7 +83,7 @@ bool PropagationWait::step(const std::vector<MacAddr>& pending, InstanceMetadata
     else ctx_.log.debug("re-reading the listing: " + rd.fatal);
     return true;
   }
-  for (auto& m : pending) md->enis[m] = read_eni(*ctx_.source, m, md->primary_mac);
+  for (auto& [mac, eni] : read_enis(*ctx_.source, pending, md->primary_mac)) md->enis[mac] = std::move(eni);
   mark_numbering_conflicts(*md);
   return true;
 }
