@@ -185,7 +185,9 @@ int cmd_apply(Context& ctx, bool change_things) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   ctx.log.debug("done in " + std::to_string(ms) + " ms: " + std::to_string(tot.file_changes) + " file(s) changed, " +
                 std::to_string(tot.kernel_changes) + " kernel change(s), " + std::to_string(ctx.source->requests()) +
-                " IMDS request(s), " + std::to_string(ctx.rtnl_open ? ctx.rtnl.messages() : 0) + " netlink message(s)");
+                " IMDS request(s) in " + std::to_string(ctx.source->rounds()) + " round(s) over " +
+                std::to_string(ctx.source->connections()) + " connection(s), " +
+                std::to_string(ctx.rtnl_open ? ctx.rtnl.messages() : 0) + " netlink message(s)");
   return tot.status;
 }
 
