@@ -41,8 +41,8 @@ std::vector<std::string> split_lines(const std::string& body) {
 /// Per-ENI reader: fetches keys under macs/MAC/, records the first problem.
 class EniReader {
  public:
-  EniReader(MetadataSource& src, EniMetadata& eni)
-      : src_(src), eni_(eni), base_(std::string(kMacsPath) + eni.mac.str() + "/") {}
+  EniReader(MetadataSource& src, EniMetadata& eni, bool elastic_ips)
+      : src_(src), eni_(eni), base_(std::string(kMacsPath) + eni.mac.str() + "/"), elastic_ips_(elastic_ips) {}
 
   bool ok() const { return eni_.state == EniMetadata::State::Complete; }
 
@@ -75,6 +75,8 @@ class EniReader {
 
   const std::string& base() const { return base_; }
   EniMetadata& eni() { return eni_; }
+  /// Whether ipv4-associations/ is read (show), or left alone (apply, diff).
+  bool elastic_ips() const { return elastic_ips_; }
 
   /// Takes the answer for the MAC's directory listing. False (state set) on failure.
   bool take_listing(FetchResult r) {
@@ -116,7 +118,7 @@ class EniReader {
     want("ipv6s");
     want("ipv4-prefix");
     want("ipv6-prefix");
-    want("ipv4-associations/");
+    if (elastic_ips_) want("ipv4-associations/");
     return keys;
   }
 
@@ -241,6 +243,7 @@ class EniReader {
   EniMetadata& eni_;
   std::string base_;
   std::set<std::string> listed_;
+  bool elastic_ips_;
   bool listing_ok_ = false;
   std::map<std::string, FetchResult> fetched_;
 };
@@ -492,7 +495,7 @@ void validate(EniReader& r, EniMetadata& eni) {
       }
     }
   }
-  if (r.listed("ipv4-associations/")) {
+  if (r.elastic_ips() && r.listed("ipv4-associations/")) {
     auto body = r.fetch("ipv4-associations/");
     if (!body) return;
     for (auto& pub : split_lines(*body)) {
@@ -515,7 +518,7 @@ void validate(EniReader& r, EniMetadata& eni) {
 }  // namespace
 
 std::map<MacAddr, EniMetadata> read_enis(MetadataSource& src, const std::vector<MacAddr>& macs,
-                                         const MacAddr& primary) {
+                                         const MacAddr& primary, bool elastic_ips) {
   std::map<MacAddr, EniMetadata> out;
   std::vector<std::unique_ptr<EniReader>> readers;
   for (auto& mac : macs) {
@@ -524,7 +527,7 @@ std::map<MacAddr, EniMetadata> read_enis(MetadataSource& src, const std::vector<
     eni.mac = mac;
     eni.is_primary = (mac == primary);
     eni.state = EniMetadata::State::Complete;  // downgraded by the first problem
-    readers.push_back(std::make_unique<EniReader>(src, eni));
+    readers.push_back(std::make_unique<EniReader>(src, eni, elastic_ips));
   }
   if (readers.empty()) return out;
   // Round: every ENI's directory listing.
@@ -542,12 +545,12 @@ std::map<MacAddr, EniMetadata> read_enis(MetadataSource& src, const std::vector<
   return out;
 }
 
-EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& primary) {
-  auto enis = read_enis(src, {mac}, primary);
+EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& primary, bool elastic_ips) {
+  auto enis = read_enis(src, {mac}, primary, elastic_ips);
   return std::move(enis.begin()->second);
 }
 
-MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only) {
+MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only, bool elastic_ips) {
   MetadataRead out;
   // Round: meta-data/mac and the macs/ listing (neither needs the other).
   std::vector<FetchResult> root = src.get_many({"meta-data/mac", kMacsPath});
@@ -611,7 +614,7 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
   std::vector<MacAddr> wanted;
   for (auto& m : macs)
     if (only.empty() || std::find(only.begin(), only.end(), m) != only.end()) wanted.push_back(m);
-  out.instance.enis = read_enis(src, wanted, *primary);
+  out.instance.enis = read_enis(src, wanted, *primary, elastic_ips);
   mark_numbering_conflicts(out.instance);
   return out;
 }

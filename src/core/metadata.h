@@ -128,15 +128,19 @@ struct MetadataRead {
 /// listing names (no 404 probes), in rounds of requests that do not depend on each
 /// other (MetadataSource::get_many): meta-data/mac with the macs/ listing; every ENI's
 /// directory listing; every listed key of every ENI; the ipv4-associations/ entries.
-MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only = {});
+///
+/// `elastic_ips`: read ipv4-associations/ (the Elastic IPs `show` displays). apply and
+/// diff never use them and pass false: that listing and its entries stay unread (a
+/// round fewer), and EniMetadata::ipv4_associations stays empty.
+MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only = {}, bool elastic_ips = true);
 
 /// Reads the ENIs `macs` (rounds as above, from their directory listings on); for
 /// waiting on propagation. `primary` is meta-data/mac.
 std::map<MacAddr, EniMetadata> read_enis(MetadataSource& src, const std::vector<MacAddr>& macs,
-                                         const MacAddr& primary);
+                                         const MacAddr& primary, bool elastic_ips = true);
 
 /// Re-reads one ENI (read_enis for one MAC).
-EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& primary);
+EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& primary, bool elastic_ips = true);
 
 /// Two complete ENIs claiming the same (network-card, device-number) would share a
 /// routing table: one of them has not propagated yet. Every claimant but the primary

@@ -118,6 +118,27 @@ TEST_CASE("rounds: root, every ENI's listing, every listed key, then the associa
   }
 }
 
+TEST_CASE("rounds: apply's read leaves the Elastic IPs unread: three rounds") {
+  auto p = paths_of("dual-stack-prefixes");
+  p[kMacs + kPrimary + "/ipv4-associations/3.80.1.10"] = "not an address";  // show would refuse it
+  RoundsSource src(p);
+  auto rd = read_metadata(src, {}, /*elastic_ips=*/false);
+  REQUIRE(rd.fatal.empty());
+  CHECK(src.rounds.size() == 3);
+  for (auto& path : src.all()) CHECK(path.find("ipv4-associations") == std::string::npos);
+  for (auto& [mac, eni] : rd.instance.enis) {
+    CHECK(eni.state == EniMetadata::State::Complete);
+    CHECK(eni.ipv4_associations.empty());
+  }
+  RoundsSource shown(p);
+  auto e = read_metadata(shown).instance.enis.at(*MacAddr::parse(kPrimary));
+  CHECK(e.state == EniMetadata::State::Invalid);
+  RoundsSource one(p);
+  auto enis = read_enis(one, {*MacAddr::parse(kPrimary)}, *MacAddr::parse(kPrimary), false);
+  CHECK(enis.begin()->second.state == EniMetadata::State::Complete);
+  CHECK(one.rounds.size() == 2);
+}
+
 TEST_CASE("rounds: no ENI without associations needs a fourth round; many ENIs share the rounds") {
   RoundsSource src(paths_of("largest"));
   auto rd = read_metadata(src);
