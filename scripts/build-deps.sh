@@ -16,9 +16,10 @@
 #
 # Cached: the built libraries live in CACHE/SOURCE_VERSION-CONFIG/ (CACHE is
 # $EC2NC_DEPS_CACHE, default OUT_DIR/cache; CONFIG a hash of this script, so a change of
-# the build options rebuilds). A run whose deps.cmake still matches this script returns
-# at once without the network; delete OUT_DIR (or set EC2NC_DEPS_REFRESH=1) to look for
-# newer source versions. EC2NC_DEPS_SOURCES=DIR takes PKG_*.dsc (and its tarballs) from
+# the build options rebuilds). A run whose deps.cmake still matches this script and
+# built everything returns at once without the network (one that could not build a
+# package tries again); delete OUT_DIR (or set EC2NC_DEPS_REFRESH=1) to look for newer
+# source versions. EC2NC_DEPS_SOURCES=DIR takes PKG_*.dsc (and its tarballs) from
 # DIR instead of downloading them (offline builds). EC2NC_DEPS_JOBS: make -j (default:
 # the cores, at most 4).
 set -euo pipefail
@@ -38,8 +39,10 @@ log() { echo "build-deps: $*" >&2; }
 exec 9>"$OUT/.lock"
 flock 9
 
+# Done before with these options, and nothing left to retry (a package that could not be
+# built is tried again at the next configure).
 if [ -z "${EC2NC_DEPS_REFRESH:-}" ] && [ -f "$OUT/deps.cmake" ] &&
-   grep -qx "# config $CONFIG" "$OUT/deps.cmake"; then
+   grep -qx "# config $CONFIG" "$OUT/deps.cmake" && ! grep -q "_PROBLEM " "$OUT/deps.cmake"; then
   ok=1
   while read -r dir; do [ -f "$dir/.built" ] || ok=; done < <(sed -n 's/^set(EC2NC_DEP_[A-Z]*_PREFIX "\(.*\)")$/\1/p' "$OUT/deps.cmake")
   [ -n "$ok" ] && exit 0
@@ -55,7 +58,8 @@ APT_OPTS=(-o "Dir::Etc=$APT/etc" -o "Dir::Etc::SourceList=$APT/etc/sources.list"
           -o "Dir::State=$APT/state" -o "Dir::State::Lists=$APT/state/lists"
           -o "Dir::State::status=/var/lib/dpkg/status"
           -o "Dir::Cache=$APT/cache" -o "Dir::Cache::archives=$APT/cache/archives"
-          -o "APT::Get::List-Cleanup=false" -o "Acquire::Languages=none" -q=2)
+          -o "APT::Get::List-Cleanup=false" -o "Acquire::Languages=none"
+          -o "Acquire::http::Timeout=20" -o "Acquire::Retries=1" -q=2)
 # apt downloads as _apt when run as root: let it write where it downloads.
 as_apt_writable() { if [ "$(id -u)" = 0 ] && id _apt >/dev/null 2>&1; then chown -R _apt:root "$@"; fi; }
 
@@ -102,9 +106,9 @@ apt_ready() {
   write_sources
   as_apt_writable "$APT/state/lists/partial" "$APT/cache/archives/partial"
   log "apt-get update (private lists under $APT)"
-  if apt-get "${APT_OPTS[@]}" update >"$APT/update.log" 2>&1 &&
-     ! grep -q '^\(E\|W\): ' "$APT/update.log"; then
+  if apt-get "${APT_OPTS[@]}" update >"$APT/update.log" 2>&1 && ! grep -q '^E: ' "$APT/update.log"; then
     APT_READY=0
+    if grep -q '^W: ' "$APT/update.log"; then log "apt-get update: $(grep -m1 '^W: ' "$APT/update.log")"; fi
   else
     APT_READY=1
     log "apt-get update failed: $(grep -m1 '^\(E\|W\): ' "$APT/update.log" || tail -1 "$APT/update.log")"
