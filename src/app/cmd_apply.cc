@@ -121,8 +121,12 @@ int cmd_apply(Context& ctx, bool change_things) {
       });
       scope.may_remove_global_rules = first && state_ok && ctx.opts.ifaces.empty() && !manages_any && !keeps_any;
       auto rc_changes = reconcile(plan, host, scope);
-      changes.insert(changes.end(), std::make_move_iterator(rc_changes.begin()),
-                     std::make_move_iterator(rc_changes.end()));
+      if (changes.empty()) {
+        changes = std::move(rc_changes);
+      } else {
+        changes.insert(changes.end(), std::make_move_iterator(rc_changes.begin()),
+                       std::make_move_iterator(rc_changes.end()));
+      }
     }
 
     std::set<std::string> present;
