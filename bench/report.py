@@ -64,6 +64,7 @@ def medians(rows):
     if "help" in own:
         h = own["help"]
         own["help"] = {k: statistics.median(r[k] for r in h) for k in ("wall_us", "cpu_us", "rss_kb")}
+        own["help"]["best_wall_us"] = min(r["wall_us"] for r in h)
     return out, order, own
 
 
@@ -83,9 +84,9 @@ def main():
         vals = [o.get(key) if sub is None else (o.get(key) or {}).get(sub) for o in owns]
         return cell(fmt, scale, *vals)
 
-    print("binary stripped: %s MiB; `--help`: %s ms wall, %s MiB peak RSS" % (
+    print("binary stripped: %s MiB; `--help`: %s ms wall (best %s), %s MiB peak RSS" % (
         own("size", None, 1 / 1048576, "%.2f"), own("help", "wall_us", 1e-3, "%.1f"),
-        own("help", "rss_kb", 1 / 1024, "%.1f")))
+        own("help", "best_wall_us", 1e-3, "%.1f"), own("help", "rss_kb", 1 / 1024, "%.1f")))
     print()
     head = ["scenario", "ENIs", "IPv4/ENI", "IPv6/ENI", "IMDS latency", "apply"] + [c[0] for c in COLUMNS]
     print("| " + " | ".join(head) + " |")
