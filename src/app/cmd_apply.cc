@@ -3,6 +3,7 @@
 // interface all or nothing), write files, record, let the backend's service pick them
 // up; complete ENIs are configured in the first pass, late ones as their data completes.
 #include <algorithm>
+#include <iterator>
 #include <set>
 
 #include "app/backend.h"
@@ -120,7 +121,12 @@ int cmd_apply(Context& ctx, bool change_things) {
       });
       scope.may_remove_global_rules = first && state_ok && ctx.opts.ifaces.empty() && !manages_any && !keeps_any;
       auto rc_changes = reconcile(plan, host, scope);
-      changes.insert(changes.end(), rc_changes.begin(), rc_changes.end());
+      if (changes.empty()) {
+        changes = std::move(rc_changes);
+      } else {
+        changes.insert(changes.end(), std::make_move_iterator(rc_changes.begin()),
+                       std::make_move_iterator(rc_changes.end()));
+      }
     }
 
     std::set<std::string> present;
@@ -153,7 +159,7 @@ int cmd_apply(Context& ctx, bool change_things) {
       pass.plan = &plan;
       pass.host = &host;
       pass.scope = ctx.opts.ifaces;
-      pass.done = done;
+      pass.done = std::move(done);  // not used after this: no copy of every change
       pass.failed = failed;
       pass.cleanup = decisions;
       pass.writes_files = ctx.backend->writes_files();
@@ -185,7 +191,9 @@ int cmd_apply(Context& ctx, bool change_things) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   ctx.log.debug("done in " + std::to_string(ms) + " ms: " + std::to_string(tot.file_changes) + " file(s) changed, " +
                 std::to_string(tot.kernel_changes) + " kernel change(s), " + std::to_string(ctx.source->requests()) +
-                " IMDS request(s), " + std::to_string(ctx.rtnl_open ? ctx.rtnl.messages() : 0) + " netlink message(s)");
+                " IMDS request(s) in " + std::to_string(ctx.source->rounds()) + " round(s) over " +
+                std::to_string(ctx.source->connections()) + " connection(s), " +
+                std::to_string(ctx.rtnl_open ? ctx.rtnl.messages() : 0) + " netlink message(s)");
   return tot.status;
 }
 
@@ -198,7 +206,7 @@ std::set<std::string> execute_changes(Context& ctx, const std::vector<Change>& c
   for (auto& e : rep.undo_errors) ctx.log.error("netlink: undoing: " + e);
   for (auto& f : rep.failed)
     ctx.log.error((f.empty() ? std::string("host-wide rules") : f) + ": left as it was (a change failed; the next run tries again)");
-  if (done) *done = rep.done;
+  if (done) *done = std::move(rep.done);
   return rep.failed;
 }
 

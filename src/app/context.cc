@@ -111,6 +111,7 @@ int open_source(Context& ctx) {
   io.connect_timeout_ms = ctx.cfg.imds_connect_timeout_ms;
   io.request_timeout_ms = ctx.cfg.imds_request_timeout_ms;
   io.attempts = ctx.cfg.imds_attempts;
+  io.max_connections = ctx.cfg.imds_connections;
   io.deadline = ctx.deadline;
   ctx.log.debug("IMDS endpoint " + io.endpoint);
   ctx.source = std::make_unique<ImdsClient>(io);

@@ -19,7 +19,7 @@ int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out) {
   unsigned delay_ms = 250;
   bool told = false;
   while (true) {
-    MetadataRead rd = read_metadata(*ctx.source);
+    MetadataRead rd = read_metadata(*ctx.source, {}, /*elastic_ips=*/false);
     if (rd.fatal.empty()) {
       *out = std::move(rd.instance);
       return kExitOk;
@@ -83,12 +83,12 @@ bool PropagationWait::step(const std::vector<MacAddr>& pending, InstanceMetadata
   bool missing = std::any_of(pending.begin(), pending.end(), [&](const MacAddr& m) { return !md->enis.count(m); });
   if (missing) {
     // The listing again; a failed re-read leaves what was read before.
-    MetadataRead rd = read_metadata(*ctx_.source);
+    MetadataRead rd = read_metadata(*ctx_.source, {}, /*elastic_ips=*/false);
     if (rd.fatal.empty()) *md = std::move(rd.instance);
     else ctx_.log.debug("re-reading the listing: " + rd.fatal);
     return true;
   }
-  for (auto& m : pending) md->enis[m] = read_eni(*ctx_.source, m, md->primary_mac);
+  for (auto& [mac, eni] : read_enis(*ctx_.source, pending, md->primary_mac, /*elastic_ips=*/false)) md->enis[mac] = std::move(eni);
   mark_numbering_conflicts(*md);
   return true;
 }

@@ -12,7 +12,8 @@
 
 namespace ec2nc {
 
-/// Reads meta-data/mac and the ENI listing and every ENI. A read that fails as a whole
+/// Reads meta-data/mac and the ENI listing and every ENI, as apply and diff need them (no
+/// Elastic IPs: only `show` displays them). A read that fails as a whole
 /// (IMDS unreachable, meta-data/mac or the listing missing, invalid or empty) is retried
 /// with backoff until the deadline when `retry` (IMDS; a capture is read once). Exit
 /// status 1 with the reason logged when it never succeeds: then nothing may change.

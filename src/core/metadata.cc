@@ -41,8 +41,8 @@ std::vector<std::string> split_lines(const std::string& body) {
 /// Per-ENI reader: fetches keys under macs/MAC/, records the first problem.
 class EniReader {
  public:
-  EniReader(MetadataSource& src, EniMetadata& eni)
-      : src_(src), eni_(eni), base_(std::string(kMacsPath) + eni.mac.str() + "/") {}
+  EniReader(MetadataSource& src, EniMetadata& eni, bool elastic_ips)
+      : src_(src), eni_(eni), base_(std::string(kMacsPath) + eni.mac.str() + "/"), elastic_ips_(elastic_ips) {}
 
   bool ok() const { return eni_.state == EniMetadata::State::Complete; }
 
@@ -73,9 +73,13 @@ class EniReader {
     return out;
   }
 
-  /// Lists the MAC's directory. Returns false (state set) on failure.
-  bool list() {
-    FetchResult r = src_.get(base_);
+  const std::string& base() const { return base_; }
+  EniMetadata& eni() { return eni_; }
+  /// Whether ipv4-associations/ is read (show), or left alone (apply, diff).
+  bool elastic_ips() const { return elastic_ips_; }
+
+  /// Takes the answer for the MAC's directory listing. False (state set) on failure.
+  bool take_listing(FetchResult r) {
     if (r.status == FetchResult::Status::Error) {
       fail(EniMetadata::State::FetchFailed, "", r.error);
       return false;
@@ -89,14 +93,58 @@ class EniReader {
       return false;
     }
     for (auto& line : split_lines(r.body)) listed_.insert(line);
+    listing_ok_ = true;
     return true;
   }
 
   bool listed(const std::string& key) const { return listed_.count(key) != 0; }
 
-  /// Fetches a listed key. nullopt when not Ok (state set).
+  /// The keys validate() reads, as far as the listing names them: everything the plan
+  /// and `show` use, nothing else (the VPC's blocks and the informational keys are not
+  /// fetched), and never a key the listing does not name.
+  std::vector<std::string> wanted_keys() const {
+    std::vector<std::string> keys;
+    if (!listing_ok_) return keys;
+    auto want = [&](const char* k) {
+      if (listed(k)) keys.emplace_back(k);
+    };
+    want("device-number");
+    if (listed("network-card")) keys.emplace_back("network-card");
+    else want("network-card-index");
+    want("interface-id");
+    want("local-ipv4s");
+    want("subnet-ipv4-cidr-block");
+    want("subnet-ipv6-cidr-blocks");
+    want("ipv6s");
+    want("ipv4-prefix");
+    want("ipv6-prefix");
+    if (elastic_ips_) want("ipv4-associations/");
+    return keys;
+  }
+
+  /// The ipv4-associations/ entries validate() reads, once that listing is in: one per
+  /// line that is an IPv4 address (validate() stops at the first line that is not).
+  std::vector<std::string> association_keys() const {
+    std::vector<std::string> keys;
+    auto it = fetched_.find("ipv4-associations/");
+    if (it == fetched_.end() || it->second.status != FetchResult::Status::Ok || !safe_text(it->second.body)) return keys;
+    std::set<std::string> seen;
+    for (auto& pub : split_lines(it->second.body)) {
+      auto public_ip = IpAddr::parse(pub);
+      if (!public_ip || !public_ip->is_v4()) break;
+      if (seen.insert(pub).second) keys.push_back("ipv4-associations/" + pub);
+    }
+    return keys;
+  }
+
+  /// Keeps the answer for a key fetched in a round.
+  void take(const std::string& key, FetchResult r) { fetched_[key] = std::move(r); }
+
+  /// A listed key's value (the answer a round brought, else one request now). nullopt
+  /// when not Ok (state set).
   std::optional<std::string> fetch(const std::string& key) {
-    FetchResult r = src_.get(base_ + key);
+    auto it = fetched_.find(key);
+    FetchResult r = it != fetched_.end() ? it->second : src_.get(base_ + key);
     if (r.status == FetchResult::Status::Error) {
       fail(EniMetadata::State::FetchFailed, key, r.error);
       return std::nullopt;
@@ -195,7 +243,34 @@ class EniReader {
   EniMetadata& eni_;
   std::string base_;
   std::set<std::string> listed_;
+  bool elastic_ips_;
+  bool listing_ok_ = false;
+  std::map<std::string, FetchResult> fetched_;
 };
+
+/// Judges one ENI from its listing and the keys the rounds fetched, in a fixed order, so
+/// the first problem found (the one reported) does not depend on how the keys were
+/// fetched.
+void validate(EniReader& r, EniMetadata& eni);
+
+/// One round: the keys `keys_of` names for every reader, fetched together.
+template <class KeysOf>
+void fetch_round(MetadataSource& src, std::vector<std::unique_ptr<EniReader>>& readers, KeysOf keys_of) {
+  std::vector<std::pair<EniReader*, std::string>> wanted;
+  std::vector<std::string> paths;
+  for (auto& r : readers) {
+    for (auto& key : keys_of(*r)) {
+      paths.push_back(r->base() + key);
+      wanted.emplace_back(r.get(), key);
+    }
+  }
+  if (paths.empty()) return;
+  std::vector<FetchResult> results = src.get_many(paths);
+  for (size_t i = 0; i < wanted.size(); ++i) {
+    wanted[i].first->take(wanted[i].second,
+                          i < results.size() ? std::move(results[i]) : FetchResult::failed(paths[i] + ": no answer"));
+  }
+}
 
 }  // namespace
 
@@ -243,10 +318,24 @@ FetchResult CaptureSource::get(const std::string& path) {
   return FetchResult::ok(it->second);
 }
 
+std::vector<FetchResult> MetadataSource::get_many(const std::vector<std::string>& paths) {
+  std::vector<FetchResult> out;
+  out.reserve(paths.size());
+  for (auto& p : paths) out.push_back(get(p));
+  return out;
+}
+
 FetchResult RecordingSource::get(const std::string& path) {
   FetchResult r = inner_.get(path);
   if (r.status == FetchResult::Status::Ok) seen_[path] = r.body;
   return r;
+}
+
+std::vector<FetchResult> RecordingSource::get_many(const std::vector<std::string>& paths) {
+  std::vector<FetchResult> rs = inner_.get_many(paths);
+  for (size_t i = 0; i < rs.size() && i < paths.size(); ++i)
+    if (rs[i].status == FetchResult::Status::Ok) seen_[paths[i]] = rs[i].body;
+  return rs;
 }
 
 std::string RecordingSource::capture_json() const {
@@ -267,23 +356,20 @@ std::string RecordingSource::capture_json() const {
   return std::string(sb.GetString(), sb.GetSize()) + "\n";
 }
 
-EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& primary) {
-  EniMetadata eni;
-  eni.mac = mac;
-  eni.is_primary = (mac == primary);
-  eni.state = EniMetadata::State::Complete;  // downgraded by the first problem
-  EniReader r(src, eni);
-  if (!r.list()) return eni;
+namespace {
+
+void validate(EniReader& r, EniMetadata& eni) {
+  if (!r.ok()) return;  // the listing failed
 
   // Identity and numbering.
   if (!r.listed("device-number")) {
     r.fail(EniMetadata::State::Incomplete, "device-number", "not listed yet");
-    return eni;
+    return;
   }
   bool empty = false;
   auto dev = r.integer("device-number", 99, &empty);
   if (empty) r.fail(EniMetadata::State::Incomplete, "device-number", "empty (not propagated yet)");
-  if (!dev) return eni;
+  if (!dev) return;
   eni.device_number = *dev;
 
   // network-card: AWS's tools read "network-card"; the user guide once said
@@ -293,19 +379,19 @@ EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& pri
     empty = false;
     auto card = r.integer(key, 99, &empty);
     if (empty) r.fail(EniMetadata::State::Incomplete, key, "empty (not propagated yet)");
-    if (!card) return eni;
+    if (!card) return;
     eni.network_card = *card;
     break;
   }
   if (eni.device_number == 0 && eni.network_card == 0 && !eni.is_primary) {
     r.fail(EniMetadata::State::Incomplete, "device-number",
            "0 on card 0 for an ENI that is not meta-data/mac (attachment not propagated yet)");
-    return eni;
+    return;
   }
 
   if (r.listed("interface-id")) {
     auto body = r.fetch("interface-id");
-    if (!body) return eni;
+    if (!body) return;
     std::string v = *body;
     while (!v.empty() && v.back() == '\n') v.pop_back();
     bool ok = !v.empty() && v.size() <= 64 && std::all_of(v.begin(), v.end(), [](char c) {
@@ -313,7 +399,7 @@ EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& pri
     });
     if (!ok) {
       r.invalid("interface-id", v, "expected eni-<hex>");
-      return eni;
+      return;
     }
     eni.interface_id = v;
   }
@@ -323,31 +409,31 @@ EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& pri
   if (v4_listed) {
     if (!r.listed("local-ipv4s")) {
       r.fail(EniMetadata::State::Incomplete, "local-ipv4s", "not listed yet");
-      return eni;
+      return;
     }
     if (!r.listed("subnet-ipv4-cidr-block")) {
       r.fail(EniMetadata::State::Incomplete, "subnet-ipv4-cidr-block", "not listed yet");
-      return eni;
+      return;
     }
     eni.local_ipv4s = r.addrs("local-ipv4s", Family::V4);
-    if (!r.ok()) return eni;
+    if (!r.ok()) return;
     if (eni.local_ipv4s.empty()) {
       r.fail(EniMetadata::State::Incomplete, "local-ipv4s", "empty (not propagated yet)");
-      return eni;
+      return;
     }
     auto subnets = r.prefixes("subnet-ipv4-cidr-block", Family::V4, 8);
-    if (!r.ok()) return eni;
+    if (!r.ok()) return;
     if (subnets.size() != 1 || subnets[0].len > 30) {
       r.invalid("subnet-ipv4-cidr-block", subnets.empty() ? "" : subnets[0].str(),
                 "expected exactly one IPv4 subnet from /8 to /30");
-      return eni;
+      return;
     }
     eni.subnet_ipv4 = subnets[0];
-    if (!r.usable_block("subnet-ipv4-cidr-block", *eni.subnet_ipv4)) return eni;
+    if (!r.usable_block("subnet-ipv4-cidr-block", *eni.subnet_ipv4)) return;
     for (auto& a : eni.local_ipv4s) {
       if (!eni.subnet_ipv4->contains(a)) {
         r.invalid("local-ipv4s", a.str(), "not inside subnet " + eni.subnet_ipv4->str());
-        return eni;
+        return;
       }
     }
   }
@@ -357,28 +443,28 @@ EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& pri
   if (!v4_listed && !(v6_addrs && v6_subnets)) {
     r.fail(EniMetadata::State::Incomplete, "local-ipv4s",
            "neither IPv4 keys nor ipv6s + subnet-ipv6-cidr-blocks listed yet");
-    return eni;
+    return;
   }
   if (v6_subnets) {
     eni.subnet_ipv6 = r.prefixes("subnet-ipv6-cidr-blocks", Family::V6, 8);
-    if (!r.ok()) return eni;
+    if (!r.ok()) return;
     for (auto& p : eni.subnet_ipv6)
-      if (!r.usable_block("subnet-ipv6-cidr-blocks", p)) return eni;
+      if (!r.usable_block("subnet-ipv6-cidr-blocks", p)) return;
   }
   if (v6_addrs) {
     eni.ipv6s = r.addrs("ipv6s", Family::V6);
-    if (!r.ok()) return eni;
+    if (!r.ok()) return;
     if (!v6_subnets) {
       r.fail(EniMetadata::State::Incomplete, "subnet-ipv6-cidr-blocks",
              "not listed yet while ipv6s is");
-      return eni;
+      return;
     }
     for (auto& a : eni.ipv6s) {
       bool inside = std::any_of(eni.subnet_ipv6.begin(), eni.subnet_ipv6.end(),
                                 [&](const IpPrefix& p) { return p.contains(a); });
       if (!inside) {
         r.invalid("ipv6s", a.str(), "not inside any of subnet-ipv6-cidr-blocks");
-        return eni;
+        return;
       }
     }
   }
@@ -386,64 +472,91 @@ EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& pri
   // Delegated prefixes are carved from the ENI's own subnet, always.
   if (r.listed("ipv4-prefix")) {
     eni.ipv4_prefixes = r.prefixes("ipv4-prefix", Family::V4, 8);
-    if (!r.ok()) return eni;
+    if (!r.ok()) return;
     for (auto& p : eni.ipv4_prefixes) {
-      if (!r.usable_block("ipv4-prefix", p)) return eni;
+      if (!r.usable_block("ipv4-prefix", p)) return;
       if (!eni.subnet_ipv4 || !eni.subnet_ipv4->covers(p)) {
         r.invalid("ipv4-prefix", p.str(),
                   eni.subnet_ipv4 ? "not inside subnet " + eni.subnet_ipv4->str() : std::string("the ENI has no IPv4 subnet"));
-        return eni;
+        return;
       }
     }
   }
   if (r.listed("ipv6-prefix")) {
     eni.ipv6_prefixes = r.prefixes("ipv6-prefix", Family::V6, 8);
-    if (!r.ok()) return eni;
+    if (!r.ok()) return;
     for (auto& p : eni.ipv6_prefixes) {
-      if (!r.usable_block("ipv6-prefix", p)) return eni;
+      if (!r.usable_block("ipv6-prefix", p)) return;
       bool inside = std::any_of(eni.subnet_ipv6.begin(), eni.subnet_ipv6.end(),
                                 [&](const IpPrefix& s6) { return s6.covers(p); });
       if (!inside) {
         r.invalid("ipv6-prefix", p.str(), "not inside any of subnet-ipv6-cidr-blocks");
-        return eni;
+        return;
       }
     }
   }
-  if (r.listed("vpc-ipv4-cidr-blocks")) {
-    eni.vpc_ipv4 = r.prefixes("vpc-ipv4-cidr-blocks", Family::V4, 8);
-  } else if (r.listed("vpc-ipv4-cidr-block")) {
-    eni.vpc_ipv4 = r.prefixes("vpc-ipv4-cidr-block", Family::V4, 8);
-  }
-  if (!r.ok()) return eni;
-  if (r.listed("vpc-ipv6-cidr-blocks")) {
-    eni.vpc_ipv6 = r.prefixes("vpc-ipv6-cidr-blocks", Family::V6, 8);
-    if (!r.ok()) return eni;
-  }
-
-  if (r.listed("ipv4-associations/")) {
+  if (r.elastic_ips() && r.listed("ipv4-associations/")) {
     auto body = r.fetch("ipv4-associations/");
-    if (!body) return eni;
+    if (!body) return;
     for (auto& pub : split_lines(*body)) {
       auto public_ip = IpAddr::parse(pub);
       if (!public_ip || !public_ip->is_v4()) {
         r.invalid("ipv4-associations/", pub, "expected an IPv4 address");
-        return eni;
+        return;
       }
       auto priv = r.addrs("ipv4-associations/" + pub, Family::V4);
-      if (!r.ok()) return eni;
+      if (!r.ok()) return;
       if (priv.size() != 1) {
         r.invalid("ipv4-associations/" + pub, "", "expected one private IPv4 address");
-        return eni;
+        return;
       }
       eni.ipv4_associations[*public_ip] = priv[0];
     }
   }
-  return eni;
 }
 
-MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only) {
+}  // namespace
+
+std::map<MacAddr, EniMetadata> read_enis(MetadataSource& src, const std::vector<MacAddr>& macs,
+                                         const MacAddr& primary, bool elastic_ips) {
+  std::map<MacAddr, EniMetadata> out;
+  std::vector<std::unique_ptr<EniReader>> readers;
+  for (auto& mac : macs) {
+    if (out.count(mac)) continue;
+    EniMetadata& eni = out[mac];  // map nodes stay put: the readers keep references
+    eni.mac = mac;
+    eni.is_primary = (mac == primary);
+    eni.state = EniMetadata::State::Complete;  // downgraded by the first problem
+    readers.push_back(std::make_unique<EniReader>(src, eni, elastic_ips));
+  }
+  if (readers.empty()) return out;
+  // Round: every ENI's directory listing.
+  std::vector<std::string> paths;
+  for (auto& r : readers) paths.push_back(r->base());
+  std::vector<FetchResult> listings = src.get_many(paths);
+  for (size_t i = 0; i < readers.size(); ++i) {
+    readers[i]->take_listing(i < listings.size() ? std::move(listings[i])
+                                                 : FetchResult::failed(paths[i] + ": no answer"));
+  }
+  // Round: every listed key of every ENI; then the ipv4-associations/ entries.
+  fetch_round(src, readers, [](const EniReader& r) { return r.wanted_keys(); });
+  fetch_round(src, readers, [](const EniReader& r) { return r.association_keys(); });
+  for (auto& r : readers) validate(*r, r->eni());
+  return out;
+}
+
+EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& primary, bool elastic_ips) {
+  auto enis = read_enis(src, {mac}, primary, elastic_ips);
+  return std::move(enis.begin()->second);
+}
+
+MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only, bool elastic_ips) {
   MetadataRead out;
-  FetchResult mac = src.get("meta-data/mac");
+  // Round: meta-data/mac and the macs/ listing (neither needs the other).
+  std::vector<FetchResult> root = src.get_many({"meta-data/mac", kMacsPath});
+  if (root.size() < 1) root.push_back(FetchResult::failed("meta-data/mac: no answer"));
+  if (root.size() < 2) root.push_back(FetchResult::failed(std::string(kMacsPath) + ": no answer"));
+  FetchResult& mac = root[0];
   if (mac.status != FetchResult::Status::Ok) {
     out.fatal = mac.status == FetchResult::Status::NotFound ? std::string("meta-data/mac: 404 not found") : mac.error;
     return out;
@@ -460,7 +573,7 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
   }
   out.instance.primary_mac = *primary;
 
-  FetchResult list = src.get(kMacsPath);
+  FetchResult& list = root[1];
   if (list.status != FetchResult::Status::Ok) {
     out.fatal = list.status == FetchResult::Status::NotFound ? std::string(kMacsPath) + ": 404 not found" : list.error;
     return out;
@@ -498,10 +611,10 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
     out.fatal = std::string(kMacsPath) + ": " + std::to_string(macs.size()) + " entries (more than EC2 can attach)";
     return out;
   }
-  for (auto& m : macs) {
-    if (!only.empty() && std::find(only.begin(), only.end(), m) == only.end()) continue;
-    out.instance.enis[m] = read_eni(src, m, *primary);
-  }
+  std::vector<MacAddr> wanted;
+  for (auto& m : macs)
+    if (only.empty() || std::find(only.begin(), only.end(), m) != only.end()) wanted.push_back(m);
+  out.instance.enis = read_enis(src, wanted, *primary, elastic_ips);
   mark_numbering_conflicts(out.instance);
   return out;
 }

@@ -33,8 +33,16 @@ class MetadataSource {
   /// Fetches one path. Must never turn a failure into NotFound; an Error's text names
   /// the path.
   virtual FetchResult get(const std::string& path) = 0;
+  /// Fetches paths that do not depend on each other (a source may fetch them
+  /// concurrently); one result per path, in the order of `paths`, each as get() would
+  /// give it. This default calls get() for each in turn.
+  virtual std::vector<FetchResult> get_many(const std::vector<std::string>& paths);
   /// Number of requests sent to the service so far (0 for captures).
   virtual unsigned requests() const { return 0; }
+  /// Connections opened to the service so far (0 for captures).
+  virtual unsigned connections() const { return 0; }
+  /// The longest chain of requests that each waited for the one before (0 for captures).
+  virtual unsigned rounds() const { return 0; }
 };
 
 /// A dump-metadata capture: a map from path to body; a path absent from it is a 404.
@@ -56,7 +64,10 @@ class RecordingSource : public MetadataSource {
  public:
   explicit RecordingSource(MetadataSource& inner) : inner_(inner) {}
   FetchResult get(const std::string& path) override;
+  std::vector<FetchResult> get_many(const std::vector<std::string>& paths) override;
   unsigned requests() const override { return inner_.requests(); }
+  unsigned connections() const override { return inner_.connections(); }
+  unsigned rounds() const override { return inner_.rounds(); }
   /// The capture JSON (format above) of everything fetched so far, pretty-printed.
   std::string capture_json() const;
 
@@ -88,8 +99,6 @@ struct EniMetadata {
   std::vector<IpPrefix> ipv6_prefixes;
   std::optional<IpPrefix> subnet_ipv4;
   std::vector<IpPrefix> subnet_ipv6;
-  std::vector<IpPrefix> vpc_ipv4;
-  std::vector<IpPrefix> vpc_ipv6;
   /// Public (Elastic) IPv4 -> the private address it is NATed to.
   std::map<IpAddr, IpAddr> ipv4_associations;
 
@@ -114,10 +123,24 @@ struct MetadataRead {
 /// Reads meta-data/mac and every MAC under meta-data/network/interfaces/macs/
 /// (only those in `only` when it is non-empty), validating each value. Per-ENI
 /// problems end up in EniMetadata::state, never in `fatal`.
-MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only = {});
+///
+/// Only what the plan and `show` use is fetched, and only keys an ENI's directory
+/// listing names (no 404 probes), in rounds of requests that do not depend on each
+/// other (MetadataSource::get_many): meta-data/mac with the macs/ listing; every ENI's
+/// directory listing; every listed key of every ENI; the ipv4-associations/ entries.
+///
+/// `elastic_ips`: read ipv4-associations/ (the Elastic IPs `show` displays). apply and
+/// diff never use them and pass false: that listing and its entries stay unread (a
+/// round fewer), and EniMetadata::ipv4_associations stays empty.
+MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only = {}, bool elastic_ips = true);
 
-/// Re-reads one ENI (for waiting on propagation). `primary` is meta-data/mac.
-EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& primary);
+/// Reads the ENIs `macs` (rounds as above, from their directory listings on); for
+/// waiting on propagation. `primary` is meta-data/mac.
+std::map<MacAddr, EniMetadata> read_enis(MetadataSource& src, const std::vector<MacAddr>& macs,
+                                         const MacAddr& primary, bool elastic_ips = true);
+
+/// Re-reads one ENI (read_enis for one MAC).
+EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& primary, bool elastic_ips = true);
 
 /// Two complete ENIs claiming the same (network-card, device-number) would share a
 /// routing table: one of them has not propagated yet. Every claimant but the primary

@@ -119,8 +119,11 @@ void sort_addresses(std::vector<Change>& v) {
   });
 }
 
+/// Moves `from` to the end of `to` and releases `from`'s storage (a first apply of the
+/// largest shape holds ~1,900 changes: the parts and the whole must not all be kept).
 void append(std::vector<Change>& to, std::vector<Change>& from) {
   to.insert(to.end(), std::make_move_iterator(from.begin()), std::make_move_iterator(from.end()));
+  std::vector<Change>().swap(from);
 }
 
 }  // namespace
@@ -350,9 +353,12 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
   // A socket can use an address the moment it exists, so the table and the rule that
   // steer its traffic come first and the address last; a rule for an address not yet
   // present matches nothing. Going away, the address leaves first, its rule after it.
-  for (auto* part : {&link_up, &link_group, &add_subnet_route, &add_gw_route, &add_global_rule, &add_rule,
-                     &add_addr, &sysctl, &del_addr, &del_rule, &del_route})
-    append(out, *part);
+  const auto parts = {&link_up, &link_group, &add_subnet_route, &add_gw_route, &add_global_rule, &add_rule,
+                      &add_addr, &sysctl, &del_addr, &del_rule, &del_route};
+  size_t total = 0;
+  for (auto* part : parts) total += part->size();
+  out.reserve(total);
+  for (auto* part : parts) append(out, *part);
   return out;
 }
 

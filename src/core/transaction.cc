@@ -28,8 +28,12 @@ TransactionReport run_transactions(const std::vector<Change>& changes, const Sen
       rep.undone.push_back(u);
     }
   }
+  auto kept = [&](size_t i) { return effective[i] && !rep.failed.count(changes[i].ifname); };
+  size_t n = 0;
+  for (size_t i = 0; i < changes.size(); ++i) n += kept(i);
+  rep.done.reserve(n);  // exactly: a first apply's list is large
   for (size_t i = 0; i < changes.size(); ++i)
-    if (effective[i] && !rep.failed.count(changes[i].ifname)) rep.done.push_back(changes[i]);
+    if (kept(i)) rep.done.push_back(changes[i]);
   return rep;
 }
 

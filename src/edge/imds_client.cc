@@ -6,9 +6,10 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <memory>
 #include <mutex>
 #include <random>
-#include <thread>
+#include <vector>
 
 namespace ec2nc {
 
@@ -187,42 +188,108 @@ struct Reply {
   long long retry_after_s = -1;  ///< Retry-After in seconds; -1 when absent or not in seconds form.
 };
 
-struct ImdsClient::Impl {
-  ImdsOptions opts;
-  CURL* curl = nullptr;
-  std::string init_error;
-  char errbuf[CURL_ERROR_SIZE] = {};
+/// One request and its retries: sent again on timeouts, dropped connections, 429 and 5xx
+/// with exponential backoff and full jitter, within `attempts` and the deadline.
+struct Job {
+  bool put = false;
+  std::string rel;     ///< "/latest/..."
+  std::string header;  ///< The one request header (token TTL or token).
+  std::string what;    ///< Names the request in errors.
+  enum class State { Ready, Running, Done } state = State::Ready;
+  Clock::time_point not_before{};  ///< Backoff or Retry-After: not sent again before this.
+  unsigned tries = 0;
+  std::string last;  ///< The last retryable failure, for the error text.
+  bool ok = false;   ///< `reply` is the final answer (any status the caller must judge).
+  Reply reply;
+  std::string error;  ///< When !ok: names `what`, the failure and the attempts.
+  CURLcode last_rc = CURLE_OK;
+};
+
+/// One easy handle and what it receives. The handles share the multi handle's
+/// connection cache, so a connection serves request after request.
+struct Slot {
+  CURL* easy = nullptr;
+  curl_slist* headers = nullptr;
   std::string body;
   bool too_big = false;
   long long retry_after_s = -1;  ///< Of the response being received.
+  char errbuf[CURL_ERROR_SIZE] = {};
+  Job* job = nullptr;  ///< The request it carries now (nullptr: free).
+};
+
+struct ImdsClient::Impl {
+  ImdsOptions opts;
+  CURLM* multi = nullptr;
+  std::vector<std::unique_ptr<Slot>> slots;
+  bool handle_failed = false;  ///< curl_easy_init failed once: no more slots are made.
+  std::string init_error;
   std::string token;
   Clock::time_point token_refresh_at;
   unsigned requests = 0;
   unsigned connections = 0;
+  unsigned depth = 0;  ///< Longest chain of requests so far that each waited on the one before.
   std::mt19937 rng{std::random_device{}()};
 
   explicit Impl(ImdsOptions o) : opts(std::move(o)) {
     while (!opts.endpoint.empty() && opts.endpoint.back() == '/') opts.endpoint.pop_back();
     if (opts.attempts == 0) opts.attempts = 1;
+    if (opts.max_connections == 0) opts.max_connections = 1;
     if (opts.token_ttl_s == 0 || opts.token_ttl_s > 21600) opts.token_ttl_s = 21600;
     std::call_once(g_curl_init, [] { g_curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT); });
     if (g_curl_init_rc != CURLE_OK) {
       init_error = std::string("libcurl initialization failed: ") + curl_easy_strerror(g_curl_init_rc);
       return;
     }
-    curl = curl_easy_init();
-    if (!curl) {
-      init_error = "libcurl initialization failed (curl_easy_init)";
+    multi = curl_multi_init();
+    if (!multi) {
+      init_error = "libcurl initialization failed (curl_multi_init)";
       return;
     }
+    // HTTP/1.1, one request at a time per connection: at most max_connections in
+    // flight, and as many kept alive for the next round.
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(opts.max_connections));
+    curl_multi_setopt(multi, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(opts.max_connections));
+    curl_multi_setopt(multi, CURLMOPT_MAXCONNECTS, static_cast<long>(opts.max_connections));
+  }
+
+  ~Impl() {
+    for (auto& s : slots) {
+      if (s->job) curl_multi_remove_handle(multi, s->easy);
+      curl_easy_cleanup(s->easy);
+      curl_slist_free_all(s->headers);
+    }
+    if (multi) curl_multi_cleanup(multi);
+  }
+
+  /// A request could be sent now: a slot is free or one can still be made.
+  bool can_send() const {
+    if (slots.size() < opts.max_connections && !handle_failed) return true;
+    return std::any_of(slots.begin(), slots.end(), [](const std::unique_ptr<Slot>& s) { return !s->job; });
+  }
+
+  /// A free slot, a new one while fewer than max_connections exist; nullptr when all
+  /// are busy (or a handle cannot be made).
+  Slot* free_slot() {
+    for (auto& s : slots)
+      if (!s->job) return s.get();
+    if (slots.size() >= opts.max_connections || handle_failed) return nullptr;
+    auto s = std::make_unique<Slot>();
+    s->easy = curl_easy_init();
+    if (!s->easy) {
+      handle_failed = true;
+      return nullptr;
+    }
+    CURL* curl = s->easy;
+    curl_easy_setopt(curl, CURLOPT_PRIVATE, s.get());
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, s->errbuf);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_body);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, this);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, s.get());
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, this);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, s.get());
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, static_cast<curl_off_t>(kMaxBody));
-    // IMDS is link-local: a proxy from the environment must never see the token.
+    // IMDS is link-local: a proxy from the environment must never see the token (a
+    // libcurl built without proxy support ignores these).
     curl_easy_setopt(curl, CURLOPT_PROXY, "");
     curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
 #if LIBCURL_VERSION_NUM >= 0x075500
@@ -236,14 +303,12 @@ struct ImdsClient::Impl {
     curl_easy_setopt(curl, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_1_1));
     curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "ec2-netcfg/" EC2NC_VERSION);
-  }
-
-  ~Impl() {
-    if (curl) curl_easy_cleanup(curl);
+    slots.push_back(std::move(s));
+    return slots.back().get();
   }
 
   static size_t write_body(char* data, size_t size, size_t nmemb, void* user) {
-    auto* self = static_cast<Impl*>(user);
+    auto* self = static_cast<Slot*>(user);
     size_t n = size * nmemb;
     if (self->body.size() + n > kMaxBody) {
       self->too_big = true;
@@ -255,7 +320,7 @@ struct ImdsClient::Impl {
 
   /// Keeps the Retry-After of the last response whose headers are being received.
   static size_t on_header(char* data, size_t size, size_t nmemb, void* user) {
-    auto* self = static_cast<Impl*>(user);
+    auto* self = static_cast<Slot*>(user);
     size_t n = size * nmemb;
     static const char kName[] = "retry-after:";
     const size_t name_len = sizeof kName - 1;
@@ -276,163 +341,284 @@ struct ImdsClient::Impl {
     return std::min<long long>(left, 24LL * 3600 * 1000);
   }
 
-  /// One request, no retry. `remaining` bounds connect and total time.
-  Reply perform(bool put, const std::string& url, const std::string& header, long long remaining) {
-    Reply r;
-    body.clear();
-    too_big = false;
-    retry_after_s = -1;
-    errbuf[0] = '\0';
-    curl_slist* headers = curl_slist_append(nullptr, header.c_str());
-    if (!headers) {
-      r.rc = CURLE_OUT_OF_MEMORY;
-      r.what = "out of memory";
-      return r;
+  /// Sends one attempt of `job` on `s`. `remaining` bounds connect and total time.
+  /// False (the attempt's reply in *failed) when it cannot even be started.
+  bool start(Slot* s, Job* job, long long remaining, Reply* failed) {
+    s->body.clear();
+    s->too_big = false;
+    s->retry_after_s = -1;
+    s->errbuf[0] = '\0';
+    curl_slist_free_all(s->headers);
+    s->headers = curl_slist_append(nullptr, job->header.c_str());
+    if (!s->headers) {
+      failed->rc = CURLE_OUT_OF_MEMORY;
+      failed->what = "out of memory";
+      return false;
     }
     // Clamp to >= 1: curl reads 0 as "no limit".
     long connect_ms =
         static_cast<long>(std::max<long long>(1, std::min<long long>(opts.connect_timeout_ms, remaining)));
     long total_ms = static_cast<long>(std::max<long long>(1, std::min<long long>(opts.request_timeout_ms, remaining)));
+    std::string url = opts.endpoint + job->rel;
+    CURL* curl = s->easy;
     curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
     curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
     // A PUT without a body, as `curl -X PUT` in the EC2 documentation sends it.
-    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, put ? "PUT" : nullptr);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+    curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, job->put ? "PUT" : nullptr);
+    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, s->headers);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, total_ms);
+    CURLMcode mc = curl_multi_add_handle(multi, curl);
+    if (mc != CURLM_OK) {
+      failed->rc = CURLE_FAILED_INIT;
+      failed->what = curl_multi_strerror(mc);
+      return false;
+    }
     ++requests;
-    r.rc = curl_easy_perform(curl);
+    s->job = job;
+    job->state = Job::State::Running;
+    return true;
+  }
+
+  /// The reply of a finished attempt on `s`; frees the slot.
+  Reply finish(Slot* s, CURLcode rc) {
+    Reply r;
+    r.rc = rc;
     long new_conns = 0;
-    if (curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &new_conns) == CURLE_OK && new_conns > 0) {
+    if (curl_easy_getinfo(s->easy, CURLINFO_NUM_CONNECTS, &new_conns) == CURLE_OK && new_conns > 0) {
       connections += static_cast<unsigned>(new_conns);
     }
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, nullptr);
-    curl_slist_free_all(headers);
-    if (r.rc == CURLE_OK) {
-      curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &r.status);
-      r.body.swap(body);
-      r.retry_after_s = retry_after_s;
-    } else if (too_big || r.rc == CURLE_FILESIZE_EXCEEDED) {
+    if (rc == CURLE_OK) {
+      curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &r.status);
+      r.body.swap(s->body);
+      r.retry_after_s = s->retry_after_s;
+    } else if (s->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
       r.what = "response larger than " + std::to_string(kMaxBody / 1024) + " KiB";
     } else {
-      r.what = errbuf[0] ? errbuf : curl_easy_strerror(r.rc);
+      r.what = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
     }
-    body.clear();
+    curl_multi_remove_handle(multi, s->easy);
+    curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, nullptr);
+    s->body.clear();
+    s->body.shrink_to_fit();
+    s->job = nullptr;
     return r;
   }
 
-  /// Sends one request, retrying timeouts, dropped connections, 429 and 5xx with
-  /// exponential backoff and full jitter, within `attempts` and the deadline. A 429 or
-  /// 503 with Retry-After (seconds) waits at least that long (at most
-  /// retry_after_max_ms); a wait that would pass the deadline ends the request at once.
-  /// True with the final reply (any status the caller must judge); false + error,
-  /// with out->rc the last transport result.
-  bool request(bool put, const std::string& rel, const std::string& header, const std::string& what, Reply* out,
-               std::string* error) {
-    std::string last;
-    unsigned tries = 0;
-    bool out_of_time = false;
-    while (tries < opts.attempts) {
-      long long remaining = remaining_ms();
-      if (remaining <= 0) {
-        out_of_time = true;
-        break;
-      }
-      ++tries;
-      Reply r = perform(put, opts.endpoint + rel, header, remaining);
-      out->rc = r.rc;
-      if (r.rc != CURLE_OK && !retryable_curl(r.rc)) {
-        *error = what + ": " + r.what;
-        return false;
-      }
-      if (r.rc == CURLE_OK && !retryable_status(r.status)) {
-        *out = std::move(r);
-        return true;
-      }
-      last = r.rc == CURLE_OK ? "HTTP " + std::to_string(r.status) : r.what;
-      long long asked_ms = 0;  // what the service asked us to wait, capped
-      if (r.rc == CURLE_OK && honours_retry_after(r.status) && r.retry_after_s >= 0) {
-        asked_ms = std::min<long long>(r.retry_after_s * 1000, opts.retry_after_max_ms);
-        last += " (Retry-After " + std::to_string(r.retry_after_s) + " s)";
-      }
-      if (tries == opts.attempts) break;
-      long cap = kBackoffBaseMs << std::min(tries - 1, 5u);
-      cap = std::min(cap, kBackoffCapMs);
-      long long sleep_ms = std::max<long long>(asked_ms, std::uniform_int_distribution<long>(0, cap)(rng));
-      // Never sleep into the deadline: the attempt after it could not be sent anyway.
-      if (sleep_ms >= remaining_ms()) {
-        out_of_time = true;
-        break;
-      }
-      std::this_thread::sleep_for(milliseconds(sleep_ms));
+  /// The request is over without a final answer.
+  void give_up(Job* job, bool out_of_time) {
+    job->state = Job::State::Done;
+    job->ok = false;
+    if (job->tries == 0) {
+      job->error = job->what + ": run deadline reached before the request was sent";
+      return;
     }
-    if (tries == 0) {
-      *error = what + ": run deadline reached before the request was sent";
-      return false;
-    }
-    *error = what + ": " + last + " after " + std::to_string(tries) + (tries == 1 ? " attempt" : " attempts") +
-             (out_of_time ? " (run deadline reached)" : "");
-    return false;
+    job->error = job->what + ": " + job->last + " after " + std::to_string(job->tries) +
+                 (job->tries == 1 ? " attempt" : " attempts") + (out_of_time ? " (run deadline reached)" : "");
   }
 
-  /// Makes sure a usable session token is held. False + error naming `path`.
-  bool ensure_token(const std::string& path, std::string* error) {
+  /// Judges an attempt's reply: final, or another try after backoff (waiting at least a
+  /// 429's or 503's Retry-After, in seconds, at most retry_after_max_ms); a wait that
+  /// would pass the deadline ends the request at once.
+  void judge(Job* job, Reply r) {
+    job->last_rc = r.rc;
+    if (r.rc != CURLE_OK && !retryable_curl(r.rc)) {
+      job->state = Job::State::Done;
+      job->error = job->what + ": " + r.what;
+      return;
+    }
+    if (r.rc == CURLE_OK && !retryable_status(r.status)) {
+      job->state = Job::State::Done;
+      job->ok = true;
+      job->reply = std::move(r);
+      return;
+    }
+    job->last = r.rc == CURLE_OK ? "HTTP " + std::to_string(r.status) : r.what;
+    long long asked_ms = 0;  // what the service asked us to wait, capped
+    if (r.rc == CURLE_OK && honours_retry_after(r.status) && r.retry_after_s >= 0) {
+      asked_ms = std::min<long long>(r.retry_after_s * 1000, opts.retry_after_max_ms);
+      job->last += " (Retry-After " + std::to_string(r.retry_after_s) + " s)";
+    }
+    if (job->tries >= opts.attempts) return give_up(job, false);
+    long cap = kBackoffBaseMs << std::min(job->tries - 1, 5u);
+    cap = std::min(cap, kBackoffCapMs);
+    long long sleep_ms = std::max<long long>(asked_ms, std::uniform_int_distribution<long>(0, cap)(rng));
+    // Never wait into the deadline: the attempt after it could not be sent anyway.
+    if (sleep_ms >= remaining_ms()) return give_up(job, true);
+    job->not_before = Clock::now() + milliseconds(sleep_ms);
+    job->state = Job::State::Ready;
+  }
+
+  /// Carries out `jobs` together, at most max_connections in flight, each with its own
+  /// retries; returns when every one has its outcome.
+  void run(std::vector<Job>& jobs) {
+    const unsigned base = depth;
+    unsigned deepest = base;
+    size_t done = 0;
+    for (auto& j : jobs)
+      if (j.state == Job::State::Done) ++done;
+    while (done < jobs.size()) {
+      // Send what is due, as far as connections allow.
+      auto now = Clock::now();
+      for (auto& j : jobs) {
+        if (j.state != Job::State::Ready || j.not_before > now) continue;
+        long long remaining = remaining_ms();
+        if (remaining <= 0) {
+          give_up(&j, true);
+          ++done;
+          continue;
+        }
+        Slot* s = free_slot();
+        if (!s && !std::any_of(slots.begin(), slots.end(), [](const std::unique_ptr<Slot>& x) { return x->job; })) {
+          // No handle can be made and none will come free: nothing would ever send it.
+          j.state = Job::State::Done;
+          j.error = j.what + ": libcurl initialization failed (curl_easy_init)";
+          ++done;
+          continue;
+        }
+        if (!s) break;
+        ++j.tries;
+        deepest = std::max(deepest, base + j.tries);
+        Reply failed;
+        if (!start(s, &j, remaining, &failed)) {
+          judge(&j, std::move(failed));
+          if (j.state == Job::State::Done) ++done;
+        }
+      }
+      if (done == jobs.size()) break;
+      int running = 0;
+      curl_multi_perform(multi, &running);
+      int queued = 0;
+      while (CURLMsg* m = curl_multi_info_read(multi, &queued)) {
+        if (m->msg != CURLMSG_DONE) continue;
+        Slot* s = nullptr;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&s));
+        CURLcode rc = m->data.result;
+        Job* j = s->job;
+        Reply r = finish(s, rc);
+        judge(j, std::move(r));
+        if (j->state == Job::State::Done) ++done;
+      }
+      if (done == jobs.size()) break;
+      // Wait for the network (curl's own timeouts included), or for the next backoff to
+      // end; go round at once when a due request can be sent now.
+      const bool due = std::any_of(jobs.begin(), jobs.end(), [&](const Job& j) {
+        return j.state == Job::State::Ready && j.not_before <= Clock::now();
+      });
+      if (due && can_send()) continue;
+      // (A due request that waits for a connection waits for the network.)
+      Clock::time_point next_due = Clock::time_point::max();
+      const auto now2 = Clock::now();
+      for (auto& j : jobs)
+        if (j.state == Job::State::Ready && j.not_before > now2) next_due = std::min(next_due, j.not_before);
+      long long wait_ms = 1000;
+      if (next_due != Clock::time_point::max()) {
+        wait_ms = std::chrono::duration_cast<milliseconds>(next_due - Clock::now()).count() + 1;
+        wait_ms = std::max<long long>(0, std::min<long long>(wait_ms, 1000));
+      }
+      curl_multi_poll(multi, nullptr, 0, static_cast<int>(wait_ms), nullptr);
+    }
+    depth = std::max(depth, deepest);
+  }
+
+  /// Makes sure a usable session token is held. False + error (to follow a path and
+  /// ": ").
+  bool ensure_token(std::string* error) {
     if (!token.empty() && Clock::now() < token_refresh_at) return true;
     token.clear();
-    Reply r;
-    std::string err;
     auto ttl = std::to_string(opts.token_ttl_s);
-    if (!request(true, kTokenPath, "X-aws-ec2-metadata-token-ttl-seconds: " + ttl,
-                 "token PUT " + std::string(kTokenPath), &r, &err)) {
-      *error = path + ": " + err;
-      if (r.rc == CURLE_OPERATION_TIMEDOUT) {
+    std::vector<Job> jobs(1);
+    Job& j = jobs[0];
+    j.put = true;
+    j.rel = kTokenPath;
+    j.header = "X-aws-ec2-metadata-token-ttl-seconds: " + ttl;
+    j.what = "token PUT " + std::string(kTokenPath);
+    run(jobs);
+    if (!j.ok) {
+      *error = j.error;
+      if (j.last_rc == CURLE_OPERATION_TIMEDOUT) {
         *error += " (no answer to the token PUT: is the instance's metadata hop limit too low for this client?)";
       }
       return false;
     }
+    const Reply& r = j.reply;
     if (r.status == 403) {
-      *error = path + ": IMDS refused a token (403): IMDS disabled for this instance or hop limit";
+      *error = "IMDS refused a token (403): IMDS disabled for this instance or hop limit";
       return false;
     }
     if (r.status != 200) {
-      *error = path + ": token PUT " + kTokenPath + ": HTTP " + std::to_string(r.status);
+      *error = "token PUT " + std::string(kTokenPath) + ": HTTP " + std::to_string(r.status);
       return false;
     }
     if (!valid_token(r.body)) {
-      *error = path + ": token PUT " + kTokenPath + ": malformed token in the response";
+      *error = "token PUT " + std::string(kTokenPath) + ": malformed token in the response";
       return false;
     }
-    token = std::move(r.body);
+    token = r.body;
     unsigned margin = std::min(kTokenMarginS, opts.token_ttl_s / 2);
     token_refresh_at = Clock::now() + std::chrono::seconds(opts.token_ttl_s - margin);
     return true;
   }
 
-  FetchResult get(const std::string& path) {
-    if (!init_error.empty()) return FetchResult::failed(path + ": " + init_error);
-    if (!valid_path(path)) return FetchResult::failed("\"" + path + "\": not a valid metadata path");
-    std::string error;
-    // A 401 means IMDS forgot our token: fetch a new one and try once more.
-    for (int round = 0; round < 2; ++round) {
-      if (!ensure_token(path, &error)) return FetchResult::failed(error);
-      Reply r;
-      if (!request(false, "/latest/" + path, "X-aws-ec2-metadata-token: " + token, path, &r, &error)) {
-        return FetchResult::failed(error);
+  std::vector<FetchResult> get_many(const std::vector<std::string>& paths) {
+    std::vector<FetchResult> out(paths.size());
+    std::vector<size_t> todo;
+    for (size_t i = 0; i < paths.size(); ++i) {
+      if (!init_error.empty()) {
+        out[i] = FetchResult::failed(paths[i] + ": " + init_error);
+      } else if (!valid_path(paths[i])) {
+        out[i] = FetchResult::failed("\"" + paths[i] + "\": not a valid metadata path");
+      } else {
+        todo.push_back(i);
       }
-      if (r.status == 200) return FetchResult::ok(std::move(r.body));
-      if (r.status == 404) return FetchResult::not_found();
-      if (r.status != 401) return FetchResult::failed(path + ": HTTP " + std::to_string(r.status));
-      token.clear();
     }
-    return FetchResult::failed(path + ": HTTP 401 even with a freshly fetched token");
+    // A 401 means IMDS forgot our token: fetch a new one and try those once more.
+    for (int round = 0; round < 2 && !todo.empty(); ++round) {
+      std::string error;
+      if (!ensure_token(&error)) {
+        for (size_t i : todo) out[i] = FetchResult::failed(paths[i] + ": " + error);
+        return out;
+      }
+      std::vector<Job> jobs(todo.size());
+      for (size_t k = 0; k < todo.size(); ++k) {
+        jobs[k].rel = "/latest/" + paths[todo[k]];
+        jobs[k].header = "X-aws-ec2-metadata-token: " + token;
+        jobs[k].what = paths[todo[k]];
+      }
+      run(jobs);
+      std::vector<size_t> again;
+      for (size_t k = 0; k < todo.size(); ++k) {
+        size_t i = todo[k];
+        Job& j = jobs[k];
+        if (!j.ok) {
+          out[i] = FetchResult::failed(j.error);
+        } else if (j.reply.status == 200) {
+          out[i] = FetchResult::ok(std::move(j.reply.body));
+        } else if (j.reply.status == 404) {
+          out[i] = FetchResult::not_found();
+        } else if (j.reply.status == 401) {
+          again.push_back(i);
+        } else {
+          out[i] = FetchResult::failed(paths[i] + ": HTTP " + std::to_string(j.reply.status));
+        }
+      }
+      if (!again.empty()) token.clear();
+      todo = std::move(again);
+    }
+    for (size_t i : todo) out[i] = FetchResult::failed(paths[i] + ": HTTP 401 even with a freshly fetched token");
+    return out;
   }
 };
 
 ImdsClient::ImdsClient(ImdsOptions opts) : impl_(std::make_unique<Impl>(std::move(opts))) {}
 ImdsClient::~ImdsClient() = default;
 
-FetchResult ImdsClient::get(const std::string& path) { return impl_->get(path); }
+FetchResult ImdsClient::get(const std::string& path) { return std::move(impl_->get_many({path})[0]); }
+std::vector<FetchResult> ImdsClient::get_many(const std::vector<std::string>& paths) {
+  return impl_->get_many(paths);
+}
 unsigned ImdsClient::requests() const { return impl_->requests; }
 unsigned ImdsClient::connections() const { return impl_->connections; }
+unsigned ImdsClient::rounds() const { return impl_->depth; }
 
 }  // namespace ec2nc

@@ -1,5 +1,6 @@
-// IMDSv2 client over libcurl: one session token reused across requests (fetched
-// again on 401), one persistent connection, bounded connect and total time,
+// IMDSv2 client over libcurl's multi interface: one session token reused across
+// requests (fetched again on 401), requests that do not depend on each other in flight
+// together over a few kept-alive connections (get_many), bounded connect and total time,
 // retries with exponential backoff and jitter on timeouts, dropped connections,
 // 429 and 5xx (waiting at least a 429's or 503's Retry-After), every wait within the
 // run's one deadline. Proxies are ignored. A failure is never reported as a 404.
@@ -8,6 +9,7 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "core/metadata.h"
 
@@ -18,6 +20,9 @@ struct ImdsOptions {
   unsigned connect_timeout_ms = 1000;
   unsigned request_timeout_ms = 3000;
   unsigned attempts = 6;            ///< Tries per request (first one included).
+  /// Requests in flight together at most (get_many), each on a kept-alive connection of
+  /// its own: as many connections at most.
+  unsigned max_connections = 8;
   unsigned token_ttl_s = 21600;
   /// Longest wait a Retry-After (seconds form, on 429 and 503) can ask for; a longer one
   /// is cut to this. A wait that would end past `deadline` is not started: the request
@@ -45,10 +50,17 @@ class ImdsClient : public MetadataSource {
   /// for anything else once retries (within the deadline) are exhausted; the
   /// error text names the path and the HTTP status or curl error.
   FetchResult get(const std::string& path) override;
+  /// GETs of every path at once (after the token PUT, when one is needed), at most
+  /// max_connections in flight, each with get()'s retries and outcomes, within the one
+  /// deadline; the paths 401 answered are sent once more with a new token.
+  std::vector<FetchResult> get_many(const std::vector<std::string>& paths) override;
   /// HTTP requests sent so far (token PUTs included).
   unsigned requests() const override;
   /// TCP connections opened so far.
-  unsigned connections() const;
+  unsigned connections() const override;
+  /// The longest chain of requests so far each of which waited for the one before (a
+  /// token PUT, a round of get_many, a retry): the number of sequential round trips.
+  unsigned rounds() const override;
 
  private:
   struct Impl;

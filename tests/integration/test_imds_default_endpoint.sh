@@ -57,6 +57,8 @@ PY
 
 run "$TMP/reference.json" -- --metadata-file "$CAP" dump-metadata
 [ "$RC" = 0 ] || die "dump-metadata --metadata-file: exit $RC: $(head -c 400 "$TMP/reference.json.err")"
+run "$TMP/reference.show" -- --metadata-file "$CAP" show
+[ "$RC" = 0 ] || die "show --metadata-file: exit $RC"
 
 ip -n "$INST" addr add 169.254.169.254/32 dev lo
 if [ "$(ip netns exec "$INST" cat /proc/sys/net/ipv6/conf/lo/disable_ipv6 2>/dev/null || echo 1)" = 0 ]; then
@@ -77,6 +79,10 @@ puts=$(log_count v4 PUT) gets=$(log_count v4 GET) conns=$(log_conns v4)
 echo "IPv4 endpoint: $puts token PUT(s), $gets GETs, $conns connection(s)"
 [ "$puts" = 1 ] && pass "one token for the whole run" || fail "$puts token PUTs"
 [ "$conns" = 1 ] && pass "one connection for the whole run" || fail "$conns connections"
+# show reads in rounds, several requests in flight over several connections.
+run "$TMP/show4" -- show
+[ "$RC" = 0 ] && cmp -s "$TMP/show4" "$TMP/reference.show" && pass "show on http://169.254.169.254 equals show of the capture" ||
+  fail "show on the default endpoint: exit $RC: $(head -c 400 "$TMP/show4.err")"
 
 # An explicit environment endpoint equal to the default, with a trailing '/'.
 run "$TMP/dump4e.json" AWS_EC2_METADATA_SERVICE_ENDPOINT=http://169.254.169.254:80/ -- dump-metadata
@@ -92,6 +98,12 @@ if [ -n "$HAVE_V6" ]; then
   dump_equals "$TMP/dump6.json" && pass "dump via fd00:ec2::254 equals the capture" || fail "dump via fd00:ec2::254 differs"
   [ "$(log_count v6 GET)" -gt 0 ] && [ "$(log_count v4 GET)" = "$before" ] &&
     pass "IPv6 mode asked fd00:ec2::254 only" || fail "IPv6 mode: v6 GETs $(log_count v6 GET), v4 GETs grew"
+  run "$TMP/show6" AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6 -- show
+  [ "$RC" = 0 ] && cmp -s "$TMP/show6" "$TMP/reference.show" && pass "show on http://[fd00:ec2::254] equals show of the capture" ||
+    fail "show with ENDPOINT_MODE=IPv6: exit $RC: $(head -c 400 "$TMP/show6.err")"
+  run "$TMP/show6p" -- --imds-endpoint "http://[fd00:ec2::254]:80" show
+  [ "$RC" = 0 ] && cmp -s "$TMP/show6p" "$TMP/reference.show" && pass "show on --imds-endpoint http://[fd00:ec2::254]:80" ||
+    fail "show on an IPv6 literal with a port: exit $RC: $(head -c 400 "$TMP/show6p.err")"
 else
   echo "note: IPv6 disabled on lo in this kernel; IPv6 endpoint not tested"
 fi

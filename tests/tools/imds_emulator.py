@@ -13,23 +13,28 @@ IMDSv2 as EC2 does it:
   listings one entry per line, sub-directories end in '/', no trailing newline;
   missing paths: 404 with an HTML body.
 
+Every answer waits --latency-ms first (default 0; answers on different connections wait
+side by side, as a real service's latency), for benchmarks.
+
 Faults, for failure tests (--faults FILE, JSON, re-read on change), e.g.:
   {"status": {"meta-data/mac": [503, 503]}}   answer these statuses first, then normally
   {"token_status": [503]}                     same for the token PUT
-  {"delay_ms": 500}                           slow every response
+  {"delay_ms": 500}                           slow every response (on top of --latency-ms)
   {"drop": 2}                                 close the next 2 connections without an answer
   {"drop_requests": 2}                        close the connection at the next 2 requests (also
                                               on a kept-alive connection) without an answer
   {"disabled": true}                          403 on the token PUT (IMDS turned off)
   {"invalidate_tokens": true}                 every token issued so far becomes invalid
 Counts requests and connections into --log FILE (one JSON line per request; "connection" is
-the number of the TCP connection the request came on, 1 for the first one accepted; "t" the
-time, seconds since the epoch).
+the number of the TCP connection the request came on, 1 for the first one accepted; "t" when
+its handling began, in seconds since the epoch).
 """
 import argparse
+import http
 import http.server
 import json
 import os
+import queue
 import socket
 import socketserver
 import sys
@@ -41,6 +46,22 @@ HTML_404 = ("<?xml version=\"1.0\" encoding=\"iso-8859-1\"?>\n<!DOCTYPE html>\n<
             "<title>404 - Not Found</title></head><body><h1>404 - Not Found</h1></body></html>\n")
 
 
+REASONS = {code.value: code.phrase for code in http.HTTPStatus}
+
+
+class Headers(dict):
+    """Request headers by lower-cased name; looked up in any case."""
+
+    def get(self, name, default=None):
+        return dict.get(self, name.lower(), default)
+
+    def __getitem__(self, name):
+        return dict.__getitem__(self, name.lower())
+
+    def __contains__(self, name):
+        return dict.__contains__(self, name.lower())
+
+
 class State:
     def __init__(self, capture, faults, log):
         self.capture_path, self.faults_path, self.log_path = capture, faults, log
@@ -50,6 +71,7 @@ class State:
         self.tokens = {}
         self.connections = 0
         self.status_used = {}
+        self.log_fd = None
 
     def reload(self):
         try:
@@ -78,12 +100,16 @@ class State:
                 pass
 
     def log(self, **entry):
-        # "t" (when it was answered, for boot timelines) first: readers take everything from
-        # "connection" on as the connection's key.
-        entry = dict(t=round(time.time(), 6), **entry)
+        # "t" first (boot timelines): readers take everything from "connection" on as the
+        # connection's key.
+        if "t" not in entry:
+            entry = dict(t=round(time.time(), 6), **entry)
+        # One write(2) per line on an O_APPEND descriptor: lines from concurrent
+        # connections never interleave, and a reader sees each line whole.
         if self.log_path:
-            with open(self.log_path, "a") as f:
-                f.write(json.dumps(entry) + "\n")
+            if self.log_fd is None:
+                self.log_fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            os.write(self.log_fd, (json.dumps(entry) + "\n").encode())
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -118,15 +144,50 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not self.dropped:
             super().handle()
 
+    def handle_one_request(self):
+        """BaseHTTPRequestHandler's, lean: a client sends bursts of requests over several
+        connections at once, and the standard library's header parser (email.parser)
+        costs more than everything else a request does. Same outcome for what clients
+        send here: request line, headers, keep-alive unless HTTP/1.0 or "Connection:
+        close", 400 for a malformed request, 501 for another method."""
+        try:
+            line = self.rfile.readline(65537)
+            if not line:
+                self.close_connection = True
+                return
+            self.raw_requestline = line
+            words = line.decode("iso-8859-1").rstrip("\r\n").split()
+            self.request_version = "HTTP/1.1"
+            headers = Headers()
+            for _ in range(100):
+                h = self.rfile.readline(65537)
+                if h in (b"\r\n", b"\n", b""):
+                    break
+                name, _, value = h.decode("iso-8859-1").partition(":")
+                headers[name.strip().lower()] = value.strip()
+            self.headers = headers
+            if len(line) > 65536 or len(words) != 3 or not words[2].startswith("HTTP/1."):
+                self.close_connection = True
+                return self.reply(400, "")
+            self.command, self.path, self.request_version = words
+            conn = headers.get("Connection", "").lower()
+            self.close_connection = conn == "close" or (self.request_version == "HTTP/1.0" and conn != "keep-alive")
+            method = getattr(self, "do_" + self.command, None)
+            if method is None:
+                return self.reply(501, "")
+            method()
+        except (TimeoutError, socket.timeout):
+            self.close_connection = True
+
     def reply(self, code, body, ctype="text/plain", extra=None):
+        """The whole response in one write."""
         data = body.encode()
-        self.send_response(code)
-        self.send_header("Content-Type", ctype)
-        self.send_header("Content-Length", str(len(data)))
+        head = ["%s %d %s" % (self.protocol_version, code, REASONS.get(code, "")),
+                "Server: " + self.server_version, "Date: " + self.date_time_string(),
+                "Content-Type: " + ctype, "Content-Length: %d" % len(data)]
         for k, v in (extra or {}).items():
-            self.send_header(k, v)
-        self.end_headers()
-        self.wfile.write(data)
+            head.append("%s: %s" % (k, v))
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("iso-8859-1") + data)
 
     def drop_request(self):
         """Consumes one "drop_requests" fault: closes the connection, no answer."""
@@ -158,17 +219,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_PUT(self):
         st = self.server.state
+        t0 = time.time()
         if self.drop_request():
             return
         with st.lock:
             st.reload()
-            delay = st.faults.get("delay_ms", 0)
+            delay = st.faults.get("delay_ms", 0) + self.server.latency_ms
             forced = self.forced_status("token")
             disabled = st.faults.get("disabled")
         if delay:
             time.sleep(delay / 1000.0)
         ttl = self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")
-        st.log(method="PUT", path=self.path, connection=self.conn_id)
+        st.log(method="PUT", path=self.path, t=round(t0, 6), connection=self.conn_id)
         if self.headers.get("Content-Length"):
             self.rfile.read(int(self.headers["Content-Length"]))
         if forced:
@@ -188,12 +250,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         st = self.server.state
+        t0 = time.time()
         if self.drop_request():
             return
         path = self.path
         with st.lock:
             st.reload()
-            delay = st.faults.get("delay_ms", 0)
+            delay = st.faults.get("delay_ms", 0) + self.server.latency_ms
             rel = path[len("/latest/"):] if path.startswith("/latest/") else None
             forced = self.forced_status(rel) if rel is not None else None
             token = self.headers.get("X-aws-ec2-metadata-token")
@@ -203,7 +266,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 body = st.paths.get(rel + "/")
         if delay:
             time.sleep(delay / 1000.0)
-        st.log(method="GET", path=path, connection=self.conn_id)
+        st.log(method="GET", path=path, t=round(t0, 6), connection=self.conn_id)
         if forced:
             return self.reply(forced, "")
         if not valid and not self.server.allow_v1:
@@ -216,6 +279,35 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    # Clients that open several connections at once (ec2-netcfg does) must not overflow
+    # the listen backlog: a dropped SYN is retried only after a second.
+    request_queue_size = 128
+    # Connections go to worker threads started beforehand and kept for the next one:
+    # starting a thread costs more than answering a request, and a client that opens
+    # several connections at once would see them accepted one by one.
+    prestarted_workers = 16
+
+    def start_workers(self):
+        self.idle = []
+        self.idle_lock = threading.Lock()
+        for _ in range(self.prestarted_workers):
+            q = queue.SimpleQueue()
+            threading.Thread(target=self.worker, args=(q,), daemon=True).start()
+            self.idle.append(q)
+
+    def worker(self, q):
+        while True:
+            request, client_address = q.get()
+            self.process_request_thread(request, client_address)
+            with self.idle_lock:
+                self.idle.append(q)
+
+    def process_request(self, request, client_address):
+        with self.idle_lock:
+            q = self.idle.pop() if self.idle else None
+        if q is None:
+            return super().process_request(request, client_address)  # a thread of its own
+        q.put((request, client_address))
 
     def handle_error(self, request, client_address):
         # A client that gave up (timeout) or a dropped connection is expected here.
@@ -260,16 +352,23 @@ def main():
     ap.add_argument("--faults")
     ap.add_argument("--log")
     ap.add_argument("--allow-v1", action="store_true")
+    ap.add_argument("--latency-ms", type=float, default=0, help="every answer waits this long first")
     ap.add_argument("--max-seconds", type=float, default=900, help="stop by itself after this long")
     a = ap.parse_args()
     if a.address not in ("127.0.0.1", "::1", "169.254.169.254", "fd00:ec2::254"):
         sys.exit("refusing to bind %s: tests serve IMDS on loopback or inside their own namespace" % a.address)
     if a.address in ("169.254.169.254", "fd00:ec2::254") and not in_test_netns():
         sys.exit("refusing to serve %s outside a test network namespace (ip netns exec NS ...)" % a.address)
+    # Connections are served by threads: one that wants the interpreter lock waits at most
+    # this long for another to let go of it (Python's default, 5 ms, would be what a
+    # client with requests on several connections measures).
+    sys.setswitchinterval(0.0002)
     Server.address_family = socket.AF_INET6 if ":" in a.address else socket.AF_INET
     srv = Server((a.address, a.port), Handler)
+    srv.start_workers()
     srv.state = State(a.capture, a.faults, a.log)
     srv.allow_v1 = a.allow_v1
+    srv.latency_ms = max(0.0, a.latency_ms)
     srv.state.reload()
     if a.port_file:
         tmp = a.port_file + ".tmp"

@@ -320,6 +320,92 @@ TEST_CASE("imds: one token and one connection for many requests") {
   CHECK(emu.logged_connections() == 1);
 }
 
+TEST_CASE("imds: get_many sends a round's requests together, over at most max_connections") {
+  Emulator emu;
+  REQUIRE(emu.running());
+  emu.faults(R"({"delay_ms": 100})");
+  auto o = options_for(emu.url());
+  o.max_connections = 4;
+  ImdsClient c(o);
+  std::vector<std::string> paths;
+  for (int i = 0; i < 8; ++i) paths.push_back(i % 2 ? kMacPath : kIpsPath);
+  auto start = Clock::now();
+  auto rs = c.get_many(paths);
+  auto took = ms_between(start, Clock::now());
+  REQUIRE(rs.size() == paths.size());
+  for (size_t i = 0; i < rs.size(); ++i) {
+    REQUIRE(rs[i].status == FetchResult::Status::Ok);
+    CHECK(rs[i].body == (i % 2 ? "02:00:00:00:00:01" : "10.0.0.5\n10.0.0.6"));
+  }
+  // The token, then two waves of four: not nine answers one after another.
+  CHECK(took >= 300);
+  CHECK(took < 700);
+  CHECK(emu.count("PUT") == 1);
+  CHECK(emu.count("GET") == 8);
+  CHECK(c.requests() == 9);
+  CHECK(c.connections() <= 4);
+  CHECK(emu.logged_connections() <= 4);
+  CHECK(c.rounds() == 2);  // the token PUT, then the round
+  // The connections stay open for the next round.
+  REQUIRE(c.get_many({kMacPath, kIpsPath, kMacPath}).size() == 3);
+  CHECK(c.connections() <= 4);
+  CHECK(c.rounds() == 3);
+}
+
+TEST_CASE("imds: get_many gives every path its own outcome") {
+  Emulator emu;
+  REQUIRE(emu.running());
+  emu.faults(R"({"status": {"meta-data/mac": [503, 503, 503, 503]}})");
+  auto o = options_for(emu.url());
+  o.attempts = 2;
+  ImdsClient c(o);
+  auto rs = c.get_many({kIpsPath, kMacPath, "meta-data/none", "bad path", kIpsPath});
+  REQUIRE(rs.size() == 5);
+  CHECK(rs[0].status == FetchResult::Status::Ok);
+  CHECK(rs[1].status == FetchResult::Status::Error);
+  CHECK(rs[1].error == "meta-data/mac: HTTP 503 after 2 attempts");
+  CHECK(rs[2].status == FetchResult::Status::NotFound);
+  CHECK(rs[3].status == FetchResult::Status::Error);
+  CHECK(rs[3].error.find("not a valid metadata path") != std::string::npos);
+  CHECK(rs[4].status == FetchResult::Status::Ok);
+  CHECK(emu.count("GET") == 5);  // the 503 twice; the bad path never sent
+  CHECK(c.rounds() == 3);        // token, round, the 503's retry
+  CHECK(c.get_many({}).empty());
+}
+
+TEST_CASE("imds: get_many after a 401: one new token, those paths sent once more") {
+  Emulator emu;
+  REQUIRE(emu.running());
+  ImdsClient c(options_for(emu.url()));
+  REQUIRE(c.get(kMacPath).status == FetchResult::Status::Ok);
+  emu.faults(R"({"invalidate_tokens": true})");
+  auto rs = c.get_many({kMacPath, kIpsPath, kMacPath});
+  REQUIRE(rs.size() == 3);
+  for (auto& r : rs) CHECK(r.status == FetchResult::Status::Ok);
+  CHECK(emu.count("PUT") == 2);
+  CHECK(emu.count("GET") == 1 + 3 + 3);
+  SUBCASE("a 401 with the fresh token too is an error naming each path") {
+    emu.faults(R"({"status": {"meta-data/mac": [401, 401, 401, 401]}})");
+    auto again = c.get_many({kMacPath, kIpsPath});
+    CHECK(again[0].status == FetchResult::Status::Error);
+    CHECK(again[0].error == "meta-data/mac: HTTP 401 even with a freshly fetched token");
+    CHECK(again[1].status == FetchResult::Status::Ok);
+  }
+}
+
+TEST_CASE("imds: get_many when no token can be had: every path fails, naming itself") {
+  Emulator emu;
+  REQUIRE(emu.running());
+  emu.faults(R"({"disabled": true})");
+  ImdsClient c(options_for(emu.url()));
+  auto rs = c.get_many({kMacPath, kIpsPath});
+  REQUIRE(rs.size() == 2);
+  CHECK(rs[0].error.find("meta-data/mac: IMDS refused a token (403)") == 0);
+  CHECK(rs[1].error.find(std::string(kIpsPath) + ": IMDS refused a token (403)") == 0);
+  CHECK(emu.count("PUT") == 1);
+  CHECK(emu.count("GET") == 0);
+}
+
 TEST_CASE("imds: directory listing and 404") {
   Emulator emu;
   REQUIRE(emu.running());
