@@ -45,4 +45,8 @@ for a in $archives; do
 done
 [ -f "$builddir/built-using.extra" ] && out="$out$(grep -v '^#' "$builddir/built-using.extra")
 "
+# The static libraries the build made from Debian's source packages (scripts/build-deps.sh:
+# curl, libmnl), as CMake recorded them; toolchain entries left out as above.
+[ -f "$builddir/built-using.txt" ] && out="$out$(grep -v '^#' "$builddir/built-using.txt" | grep -Ev "^(gcc-[0-9.]+|glibc) ")
+"
 printf '%s' "$out" | grep . | sort -u | paste -sd, - | sed 's/,/, /g'

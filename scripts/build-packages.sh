@@ -95,11 +95,12 @@ if [ "$want_deb" = 1 ]; then
   if [ "$lintian" = 1 ] && [ ! -f "$out/lintian.done" ]; then
     # Errors fail; every other tag, info and pedantic ones too, is printed, overridden ones
     # as such ("O:", each explained in debian/ec2-netcfg.lintian-overrides).
-    rc=0
-    lintian --display-info --pedantic --show-overrides --fail-on error "$out"/${NAME}_"$VERSION"_*.changes \
-      > "$work/lintian.txt" 2>&1 || rc=$?
+    # (lintian 2.116 counts overridden errors as failures when --show-overrides is given:
+    # the verdict is the E: lines, which an override turns into O: lines.)
+    lintian --display-info --pedantic --show-overrides "$out"/${NAME}_"$VERSION"_*.changes \
+      > "$work/lintian.txt" 2>&1 || true
     grep -v '^running with root privileges' "$work/lintian.txt" > "$out/lintian.txt" || true
-    [ "$rc" = 0 ] || { cat "$out/lintian.txt" >&2; echo "lintian found errors (exit $rc)" >&2; exit 1; }
+    if grep -q '^E:' "$out/lintian.txt"; then cat "$out/lintian.txt" >&2; echo "lintian found errors" >&2; exit 1; fi
     touch "$out/lintian.done"
   fi
   [ "$lintian" = 0 ] || { echo "lintian:"; sed 's/^/  /' "$out/lintian.txt"; [ -s "$out/lintian.txt" ] || echo "  (nothing)"; }

@@ -14,7 +14,7 @@ int cmd_show(Context& ctx) {
   int rc = read_links(ctx, &links);
   if (rc) return rc;
   InstanceMetadata md;
-  if ((rc = read_metadata_retrying(ctx, false, &md))) return rc;
+  if ((rc = read_metadata_retrying(ctx, false, &md, /*elastic_ips=*/true))) return rc;
   // An ENI is named by its host interface, its MAC or its ENI id (so one ENI of a capture
   // from another instance can be shown off EC2).
   std::vector<MacAddr> wanted;

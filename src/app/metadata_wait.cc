@@ -14,12 +14,12 @@ long seconds_left(const Context& ctx) {
 
 }  // namespace
 
-int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out) {
+int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out, bool elastic_ips) {
   std::mt19937 rng(std::random_device{}());
   unsigned delay_ms = 250;
   bool told = false;
   while (true) {
-    MetadataRead rd = read_metadata(*ctx.source, {}, /*elastic_ips=*/false);
+    MetadataRead rd = read_metadata(*ctx.source, {}, elastic_ips);
     if (rd.fatal.empty()) {
       *out = std::move(rd.instance);
       return kExitOk;

@@ -12,12 +12,12 @@
 
 namespace ec2nc {
 
-/// Reads meta-data/mac and the ENI listing and every ENI, as apply and diff need them (no
-/// Elastic IPs: only `show` displays them). A read that fails as a whole
+/// Reads meta-data/mac and the ENI listing and every ENI (the Elastic IPs only with
+/// `elastic_ips`: only `show` displays them). A read that fails as a whole
 /// (IMDS unreachable, meta-data/mac or the listing missing, invalid or empty) is retried
 /// with backoff until the deadline when `retry` (IMDS; a capture is read once). Exit
 /// status 1 with the reason logged when it never succeeds: then nothing may change.
-int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out);
+int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out, bool elastic_ips = false);
 
 /// The MACs an apply waits for: each of `wanted` (apply IFACE) not listed yet, and every
 /// relevant ENI (a host link's, or one of `wanted`) still incomplete or failed to fetch.

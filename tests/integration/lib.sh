@@ -42,8 +42,16 @@ trap 'exit 130' INT TERM
 require_netns() {
   [ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
   command -v ip >/dev/null || skip "needs iproute2"
+  # A chroot or a container without /proc, /sys or mount rights can create a namespace
+  # name but not use it: probe the whole path the tests take (add, exec with a private
+  # mount namespace, a veth), and skip with the reason when any step is missing.
+  [ -e /proc/self/ns/net ] || skip "no /proc here (a chroot?): network namespaces cannot be used"
   ip netns add "probe-$ID" 2>/dev/null || skip "cannot create network namespaces here"
+  local ok=1
+  ip netns exec "probe-$ID" unshare -m --propagation private true 2>/dev/null || ok=0
+  ip -n "probe-$ID" link add p0 type veth peer name p1 2>/dev/null || ok=0
   ip netns del "probe-$ID"
+  [ $ok = 1 ] || skip "network namespaces cannot be entered with a private mount namespace, or veths made, here"
 }
 
 new_ns() {

@@ -175,8 +175,23 @@ boot_reset_vpc() {
   INST=inst-$ID
 }
 
+# boot_package: sets BOOT_DEB to the .deb of this tree (scripts/build-packages.sh, built
+# once per source tree into $EC2NC_BUILD/packages, shared with test_package under a lock),
+# or leaves it empty where the Debian packaging tools are missing (then cmake --install).
+boot_package() {
+  BOOT_DEB=""
+  [ "${EC2NC_BOOT_INSTALL:-deb}" = deb ] || return 0
+  command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || return 0
+  local dir=$EC2NC_BUILD/packages
+  mkdir -p "$dir"
+  flock "$dir.lock" bash "$EC2NC_SRC/scripts/build-packages.sh" --deb --nocheck "$dir" > "$TMP/package-build.log" 2>&1 \
+    || { cat "$TMP/package-build.log" >&2; die "scripts/build-packages.sh --deb failed"; }
+  BOOT_DEB=$(ls "$dir"/ec2-netcfg_*_*.deb 2>/dev/null | grep -v dbgsym | head -1)
+  [ -f "$BOOT_DEB" ] || die "no .deb in $dir"
+}
+
 # boot_prepare NAME: $TMP/NAME/root, a copy of the cached root with the product installed
-# as a package would install it, its units enabled, and an Amazon-Linux-style distribution
+# (the .deb with dpkg when boot_package found one, else cmake --install), its units enabled, and an Amazon-Linux-style distribution
 # file that matches every ENI with one route metric. Sets BOOT_COPY.
 boot_prepare() {
   local name=$1 copy=$TMP/$1/root u bin unitdir
@@ -184,9 +199,19 @@ boot_prepare() {
   mkdir -p "$TMP/$name"
   cp -a "$BOOT_ROOT" "$copy"
   BOOT_COPY=$copy
-  DESTDIR=$copy cmake --install "$EC2NC_BUILD" --prefix /usr > "$TMP/$name/install.log" 2>&1 \
-    || die "cmake --install into the root: $(cat "$TMP/$name/install.log")"
-  unitdir=$(sed -n 's/^EC2NC_SYSTEMD_UNIT_DIR:[A-Z]*=//p' "$EC2NC_BUILD/CMakeCache.txt")
+  if [ -n "${BOOT_DEB:-}" ]; then
+    # As an image builder installs it: the .deb with dpkg inside the root.
+    cp "$BOOT_DEB" "$copy/tmp/"
+    chroot "$copy" dpkg -i "/tmp/$(basename "$BOOT_DEB")" > "$TMP/$name/install.log" 2>&1 \
+      || die "dpkg -i in the root: $(cat "$TMP/$name/install.log")"
+    rm -f "$copy/tmp/$(basename "$BOOT_DEB")"
+    unitdir=/lib/systemd/system
+    [ -d "$copy/usr/lib/systemd/system" ] && [ -f "$copy/usr/lib/systemd/system/ec2-netcfg.service" ] && unitdir=/usr/lib/systemd/system
+  else
+    DESTDIR=$copy cmake --install "$EC2NC_BUILD" --prefix /usr > "$TMP/$name/install.log" 2>&1 \
+      || die "cmake --install into the root: $(cat "$TMP/$name/install.log")"
+    unitdir=$(sed -n 's/^EC2NC_SYSTEMD_UNIT_DIR:[A-Z]*=//p' "$EC2NC_BUILD/CMakeCache.txt")
+  fi
   for u in ec2-netcfg.service ec2-netcfg@.service ec2-netcfg-refresh.service ec2-netcfg-refresh.timer; do
     [ -f "$copy$unitdir/$u" ] || die "cmake --install put no $unitdir/$u into the root"
   done

@@ -38,6 +38,10 @@ require_boot
 T_START=$SECONDS
 boot_root
 T_ROOT=$((SECONDS - T_START))
+# The product as an image builder installs it: the .deb built from this tree (dpkg -i in
+# the root); cmake --install where the Debian packaging tools are missing.
+boot_package
+if [ -n "$BOOT_DEB" ]; then echo "installing $(basename "$BOOT_DEB") with dpkg -i"; else echo "installing with cmake --install"; fi
 
 TRAFFIC=$EC2NC_SRC/tests/tools/traffic_udp.py
 DEST4=203.0.113.10

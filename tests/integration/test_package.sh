@@ -122,7 +122,8 @@ if [ "$(cat "$EC2NC_SRC/dist/source.sha256" 2>/dev/null)" = "$hash" ] && ls "$EC
   PKGDIR=$EC2NC_SRC/dist
 fi
 t=$SECONDS
-bash "$EC2NC_SRC/scripts/build-packages.sh" --deb --nocheck "$PKGDIR" > "$TMP/build.log" 2>&1 ||
+mkdir -p "$PKGDIR"
+flock "$PKGDIR.lock" bash "$EC2NC_SRC/scripts/build-packages.sh" --deb --nocheck "$PKGDIR" > "$TMP/build.log" 2>&1 ||
   { cat "$TMP/build.log" >&2; die "scripts/build-packages.sh --deb failed"; }
 echo "package from $PKGDIR ($((SECONDS - t)) s):"
 sed 's/^/  /' "$TMP/build.log"
