@@ -244,8 +244,35 @@ void prepare_imds_path(Context& ctx) {
     }
   }
   auto cands = default_candidates(h, ip->family, pick.oif);
-  if (cands.size() < 2 || pick.error) return;  // one way to IMDS (or none of ours): nothing to choose
-  if (imds_answers(ctx, url)) return;           // the kernel's choice works
+  const int eni_links = int(std::count_if(h.links.begin(), h.links.end(),
+                                          [](const HostLink& l) { return l.can_be_eni() && l.up; }));
+  // The first run of a boot (no record yet) with several ENIs: another ENI's DHCP default
+  // may appear at any moment, at the same metric, and take the IMDS requests with it.
+  struct stat st;
+  const bool first_run = ::stat(ctx.path(std::string(kStateDir) + "/state.json").c_str(), &st) != 0;
+  const bool via_eni = std::any_of(h.links.begin(), h.links.end(),
+                                   [&](const HostLink& l) { return l.ifindex == pick.oif && l.can_be_eni(); });
+  if (pick.error || !via_eni || (cands.size() < 2 && !(first_run && eni_links >= 2))) return;  // nothing to choose
+  auto pin = [&](int ifindex, const std::string& name, const std::optional<IpAddr>& gw) {
+    Change add;
+    add.op = Change::Op::AddRoute;
+    add.ifindex = ifindex;
+    add.ifname = name;
+    add.route.table = 254;
+    add.route.dst = IpPrefix::host(*ip);
+    add.route.gateway = gw;
+    add.route.onlink = gw && gw->is_v4();
+    if (ctx.rtnl.send(add, &error) == SendResult::Failed) return std::optional<Change>{};
+    return std::optional<Change>{add};
+  };
+  if (imds_answers(ctx, url)) {
+    // The kernel's choice works: keep IMDS on that ENI for the rest of the run.
+    std::string name;
+    for (auto& l : h.links)
+      if (l.ifindex == pick.oif) name = l.name;
+    if (pick.gateway && !name.empty()) ctx.imds_route = pin(pick.oif, name, pick.gateway);
+    return;
+  }
   for (auto& c : cands) {
     if (c.ifindex == pick.oif || !c.gateway) continue;
     Change add;
