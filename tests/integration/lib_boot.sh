@@ -184,10 +184,14 @@ boot_package() {
   command -v dpkg-buildpackage >/dev/null && command -v dh >/dev/null || return 0
   local dir=$EC2NC_BUILD/packages
   mkdir -p "$dir"
-  flock "$dir.lock" bash "$EC2NC_SRC/scripts/build-packages.sh" --deb --nocheck "$dir" > "$TMP/package-build.log" 2>&1 \
-    || { cat "$TMP/package-build.log" >&2; die "scripts/build-packages.sh --deb failed"; }
-  BOOT_DEB=$(ls "$dir"/ec2-netcfg_*_*.deb 2>/dev/null | grep -v dbgsym | head -1)
-  [ -f "$BOOT_DEB" ] || die "no .deb in $dir"
+  # Built and copied out under the lock, so a concurrent build (test_package) cannot
+  # replace the file while it is taken.
+  mkdir -p "$TMP/deb"
+  flock "$dir.lock" sh -c 'bash "$1/scripts/build-packages.sh" --deb --nocheck "$2" &&
+    cp $(ls "$2"/ec2-netcfg_*_*.deb | grep -v dbgsym | head -1) "$3/"' sh "$EC2NC_SRC" "$dir" "$TMP/deb" \
+    > "$TMP/package-build.log" 2>&1 || { cat "$TMP/package-build.log" >&2; die "scripts/build-packages.sh --deb failed"; }
+  BOOT_DEB=$(ls "$TMP"/deb/ec2-netcfg_*_*.deb 2>/dev/null | head -1)
+  [ -f "$BOOT_DEB" ] || die "no .deb from $dir"
 }
 
 # boot_prepare NAME: $TMP/NAME/root, a copy of the cached root with the product installed

@@ -122,14 +122,16 @@ if [ "$(cat "$EC2NC_SRC/dist/source.sha256" 2>/dev/null)" = "$hash" ] && ls "$EC
   PKGDIR=$EC2NC_SRC/dist
 fi
 t=$SECONDS
-mkdir -p "$PKGDIR"
-flock "$PKGDIR.lock" bash "$EC2NC_SRC/scripts/build-packages.sh" --deb --nocheck "$PKGDIR" > "$TMP/build.log" 2>&1 ||
+mkdir -p "$PKGDIR" "$TMP/pkg"
+# Built, and what this test uses copied out, under the lock test_boot takes too.
+flock "$PKGDIR.lock" sh -c 'bash "$1/scripts/build-packages.sh" --deb --nocheck "$2" &&
+  cp "$2"/*.deb "$2"/lintian.txt "$3/"' sh "$EC2NC_SRC" "$PKGDIR" "$TMP/pkg" > "$TMP/build.log" 2>&1 ||
   { cat "$TMP/build.log" >&2; die "scripts/build-packages.sh --deb failed"; }
 echo "package from $PKGDIR ($((SECONDS - t)) s):"
 sed 's/^/  /' "$TMP/build.log"
-DEB=$(ls "$PKGDIR"/ec2-netcfg_*_*.deb | grep -v dbgsym | head -1)
+DEB=$(ls "$TMP"/pkg/ec2-netcfg_*_*.deb | grep -v dbgsym | head -1)
 [ -f "$DEB" ] || die "no .deb in $PKGDIR"
-grep -q '^E:' "$PKGDIR/lintian.txt" && fail "lintian errors" || pass "lintian: no errors ($(grep -c '^[WIPX]:' "$PKGDIR/lintian.txt") other tags, $(grep -c '^O:' "$PKGDIR/lintian.txt") overridden)"
+grep -q '^E:' "$TMP/pkg/lintian.txt" && fail "lintian errors" || pass "lintian: no errors ($(grep -c '^[WIPX]:' "$TMP/pkg/lintian.txt") other tags, $(grep -c '^O:' "$TMP/pkg/lintian.txt") overridden)"
 echo "$(basename "$DEB"): $(stat -c %s "$DEB") bytes, Installed-Size $(dpkg-deb -f "$DEB" Installed-Size) KiB, Built-Using: $(dpkg-deb -f "$DEB" Built-Using)"
 dpkg-deb -c "$DEB" | awk '{ printf "  %s %8s %s\n", $1, $3, $6 }'
 
