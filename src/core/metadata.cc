@@ -286,7 +286,9 @@ const char* state_name(EniMetadata::State s) {
 
 std::unique_ptr<CaptureSource> CaptureSource::from_json(const std::string& text, std::string* error) {
   rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
+  // Iterative: rapidjson's default parser recurses once per nesting level, so a
+  // capture of a few hundred KB of '[' overflowed the stack.
+  doc.Parse<rapidjson::kParseIterativeFlag>(text.c_str(), text.size());
   if (doc.HasParseError()) {
     *error = "not valid JSON (at byte " + std::to_string(doc.GetErrorOffset()) + ")";
     return nullptr;

@@ -191,3 +191,11 @@ TEST_CASE("two ENIs claiming one device number: the non-primary ones are not pro
   CHECK(b.problem.find("also claimed by " + kSecond) != std::string::npos);
   CHECK(rd.instance.enis.at(*MacAddr::parse(kPrimary)).state == EniMetadata::State::Complete);
 }
+
+TEST_CASE("a capture nested deeper than the stack is refused, not a crash") {
+  // tests/fuzz/corpus/fuzz_capture/crash-deep-nesting.json: the recursive parser
+  // overflowed the stack on it.
+  std::string error;
+  CHECK(!CaptureSource::from_json(std::string(300000, '['), &error));
+  CHECK(error.find("not valid JSON") != std::string::npos);
+}
