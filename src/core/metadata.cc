@@ -456,6 +456,13 @@ void validate(EniReader& r, EniMetadata& eni) {
   if (v6_addrs) {
     eni.ipv6s = r.addrs("ipv6s", Family::V6);
     if (!r.ok()) return;
+    // An IPv6-only ENI always has its primary IPv6 address, as an IPv4 one has its
+    // primary IPv4: an empty list has not propagated yet (read as complete, the ENI
+    // would be planned with no address at all).
+    if (!v4_listed && eni.ipv6s.empty()) {
+      r.fail(EniMetadata::State::Incomplete, "ipv6s", "empty (not propagated yet)");
+      return;
+    }
     if (!v6_subnets) {
       r.fail(EniMetadata::State::Incomplete, "subnet-ipv6-cidr-blocks",
              "not listed yet while ipv6s is");
