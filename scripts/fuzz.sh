@@ -29,8 +29,12 @@ dict_of() {
 }
 
 command -v "${CXX:-clang++}" >/dev/null || { echo "fuzz.sh: ${CXX:-clang++} not found (apt-get install clang)" >&2; exit 2; }
+# The static libmnl scripts/build-deps.sh built for build is used again, if there is one.
+deps=()
+[ -f build/deps/deps.cmake ] && deps=(-DEC2NC_DEPS_DIR="$PWD/build/deps")
 mkdir -p "$BUILD"
-if ! { cmake -S . -B "$BUILD" -DCMAKE_CXX_COMPILER="${CXX:-clang++}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEC2NC_FUZZ=ON &&
+if ! { cmake -S . -B "$BUILD" -DCMAKE_CXX_COMPILER="${CXX:-clang++}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEC2NC_FUZZ=ON \
+          "${deps[@]}" &&
         cmake --build "$BUILD" -j"$(nproc)" --target "${TARGETS[@]}"; } > "$BUILD/build.log" 2>&1; then
   tail -30 "$BUILD/build.log" >&2
   echo "fuzz.sh: the build failed ($BUILD/build.log)" >&2
