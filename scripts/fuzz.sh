@@ -20,11 +20,13 @@ shift || true
 BUILD=${FUZZ_BUILD:-build-fuzz}
 JOBS=${FUZZ_JOBS:-$(nproc)}
 TARGETS=("$@")
-[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_imds_values fuzz_metadata_tree fuzz_capture fuzz_config fuzz_netlink_dump fuzz_state)
+[ ${#TARGETS[@]} -gt 0 ] || TARGETS=(fuzz_imds_values fuzz_metadata_tree fuzz_capture fuzz_config fuzz_netlink_dump fuzz_state
+                                     fuzz_netplan)
 dict_of() {
   case $1 in
     fuzz_config) echo tests/fuzz/config.dict ;;
     fuzz_imds_values | fuzz_metadata_tree | fuzz_capture) echo tests/fuzz/imds.dict ;;
+    fuzz_netplan) echo tests/fuzz/netplan.dict ;;
   esac
 }
 

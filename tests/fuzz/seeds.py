@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of the fuzz targets (tests/fuzz/corpus/<target>/seed-*) from
-the project's own data: the scenario captures, the example configuration, and netlink
+the project's own data: the scenario captures, the example configuration, the netplan
+files of tests/data/netplan, and netlink
 dump replies of a real kernel (and the state.json record) in a network namespace where
 ec2-netcfg has applied a scenario. Crashers (crash-*) found by fuzzing are kept by hand beside the seeds and are
 never touched here.
@@ -121,6 +122,18 @@ def config_seeds():
     write("fuzz_config", "every-key.conf", "\n".join(lines))
     write("fuzz_config", "bad-value.conf", "[main]\ntable-base = 12\n")
     write("fuzz_config", "unknown-key.conf", "[imds]\nretries = 3\n")
+
+
+def netplan_seeds():
+    """The netplan files of tests/data/netplan (but the largest shape's)."""
+    clear_seeds("fuzz_netplan")
+    base = os.path.join(SRC, "tests", "data", "netplan")
+    for d in sorted(os.listdir(base)):
+        if d == "largest":
+            continue
+        for f in sorted(os.listdir(os.path.join(base, d))):
+            with open(os.path.join(base, d, f)) as fh:
+                write("fuzz_netplan", d + "-" + f, fh.read())
 
 
 def state_seeds():
@@ -266,6 +279,7 @@ def main():
     value_seeds()
     config_seeds()
     state_seeds()
+    netplan_seeds()
     if len(sys.argv) == 3 and sys.argv[1] == "--netlink":
         netlink_seeds(sys.argv[2])
     elif len(sys.argv) != 1:
