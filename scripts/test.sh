@@ -1,9 +1,49 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: unit tests, then integration tests against the real
-# kernel and systemd-networkd in network namespaces of their own (these need
-# root; without it they report SKIP). Build first with scripts/quickstart.sh.
-set -euo pipefail
+# Runs the whole test suite: unit tests, the fuzz targets' corpora (label fuzz) and
+# integration tests against the real kernel and systemd-networkd in network namespaces
+# of their own (these need root; without it they report SKIP). Then builds build-asan
+# with -DEC2NC_SANITIZE=ON (AddressSanitizer, UndefinedBehaviorSanitizer and leak
+# checks; the integration tests run that build's ec2-netcfg) and runs the same suite
+# there, but test_boot and test_package: any sanitizer finding fails its test.
+# (Those two build a package of their own from the source and install it into a
+# minimal Debian root, which has no sanitizer runtime: they would only repeat the
+# normal run.) Build first with scripts/quickstart.sh.
+#
+#   scripts/test.sh [--no-sanitize] [CTEST_ARGS...]
+#
+#   --no-sanitize   skip the sanitizer build and run (on 2 cores: about 5 minutes for
+#                   the first build of build-asan, about 2.5 for its run)
+#   CTEST_ARGS      passed to both ctest runs, e.g. -L unit or -R hotplug
+set -uo pipefail
 cd "$(dirname "$0")/.."
+SANITIZE=1
+args=()
+for a in "$@"; do
+  if [ "$a" = --no-sanitize ]; then SANITIZE=0; else args+=("$a"); fi
+done
 [ -x build/ec2-netcfg ] || { echo "build/ec2-netcfg missing: run scripts/quickstart.sh first" >&2; exit 2; }
-cmake --build build -j"$(nproc)" >/dev/null
-exec ctest --test-dir build --output-on-failure "$@"
+cmake --build build -j"$(nproc)" >/dev/null || exit 2
+ctest --test-dir build --output-on-failure "${args[@]}"
+rc=$?
+[ "$SANITIZE" = 1 ] || exit $rc
+
+echo
+echo "=== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer (build-asan)"
+# The static libcurl and libmnl scripts/build-deps.sh built for build are used again.
+deps=()
+[ -f build/deps/deps.cmake ] && deps=(-DEC2NC_DEPS_DIR="$PWD/build/deps")
+mkdir -p build-asan
+if ! { cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DEC2NC_SANITIZE=ON "${deps[@]}" &&
+        cmake --build build-asan -j"$(nproc)"; } > build-asan/build.log 2>&1; then
+  tail -30 build-asan/build.log >&2
+  echo "test.sh: the sanitizer build failed (build-asan/build.log)" >&2
+  exit 2
+fi
+# UBSan is built with -fno-sanitize-recover (a finding aborts); halt_on_error says the
+# same to a runtime that would recover. The user's own options come last and win.
+ASAN_OPTIONS="detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
+UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
+  ctest --test-dir build-asan --output-on-failure -E '^test_(boot|package)$' "${args[@]}"
+asan_rc=$?
+[ $rc = 0 ] || { echo "test.sh: the normal run failed (the sanitizer run: exit $asan_rc)" >&2; exit $rc; }
+exit $asan_rc

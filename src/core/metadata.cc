@@ -286,7 +286,9 @@ const char* state_name(EniMetadata::State s) {
 
 std::unique_ptr<CaptureSource> CaptureSource::from_json(const std::string& text, std::string* error) {
   rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
+  // Iterative: rapidjson's default parser recurses once per nesting level, so a
+  // capture of a few hundred KB of '[' overflowed the stack.
+  doc.Parse<rapidjson::kParseIterativeFlag>(text.c_str(), text.size());
   if (doc.HasParseError()) {
     *error = "not valid JSON (at byte " + std::to_string(doc.GetErrorOffset()) + ")";
     return nullptr;
@@ -454,6 +456,13 @@ void validate(EniReader& r, EniMetadata& eni) {
   if (v6_addrs) {
     eni.ipv6s = r.addrs("ipv6s", Family::V6);
     if (!r.ok()) return;
+    // An IPv6-only ENI always has its primary IPv6 address, as an IPv4 one has its
+    // primary IPv4: an empty list has not propagated yet (read as complete, the ENI
+    // would be planned with no address at all).
+    if (!v4_listed && eni.ipv6s.empty()) {
+      r.fail(EniMetadata::State::Incomplete, "ipv6s", "empty (not propagated yet)");
+      return;
+    }
     if (!v6_subnets) {
       r.fail(EniMetadata::State::Incomplete, "subnet-ipv6-cidr-blocks",
              "not listed yet while ipv6s is");

@@ -9,7 +9,9 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 
 #ifndef IFA_PROTO
@@ -49,9 +51,11 @@ void put_addr(nlmsghdr* nlh, uint16_t type, const IpAddr& a) {
 
 // Walks the attributes after the fixed header at `offset`, calling cb(attr) for
 // each. False when the attribute area is truncated (a partial attribute left over).
+// The area ends at nlmsg_len, not at its aligned end (mnl_nlmsg_get_payload_tail): the
+// last message of a chunk need not be followed by its padding.
 template <class F>
 bool for_each_attr(const nlmsghdr* nlh, size_t offset, F&& cb) {
-  const char* tail = static_cast<const char*>(mnl_nlmsg_get_payload_tail(nlh));
+  const char* tail = reinterpret_cast<const char*>(nlh) + nlh->nlmsg_len;
   auto* attr = static_cast<const nlattr*>(mnl_nlmsg_get_payload_offset(nlh, offset));
   while (mnl_attr_ok(attr, int(tail - reinterpret_cast<const char*>(attr)))) {
     if (!cb(attr)) return false;
@@ -74,6 +78,24 @@ bool for_each_nested(const nlattr* nest, F&& cb) {
 }
 
 bool valid(const nlattr* a, mnl_attr_data_type t) { return mnl_attr_validate(a, t) >= 0; }
+
+// A whole message at the start of the `left` bytes of a chunk. Not mnl_nlmsg_ok: it
+// compares nlmsg_len as an int, so a length of 2^31 or more passes it and the walk
+// leaves the chunk.
+bool msg_ok(const nlmsghdr* nlh, size_t left) {
+  return left >= sizeof(nlmsghdr) && nlh->nlmsg_len >= sizeof(nlmsghdr) && nlh->nlmsg_len <= left;
+}
+
+// The message after `nlh` (which msg_ok accepted); the last one's padding may be absent.
+const nlmsghdr* msg_next(const nlmsghdr* nlh, size_t* left) {
+  const size_t step = std::min<size_t>(MNL_ALIGN(size_t(nlh->nlmsg_len)), *left);
+  *left -= step;
+  return reinterpret_cast<const nlmsghdr*>(reinterpret_cast<const char*>(nlh) + step);
+}
+
+// The kernel sends -errno; be lenient about the sign (and about INT_MIN, which has no
+// positive counterpart).
+int positive_errno(int e) { return e == INT_MIN ? INT_MAX : e < 0 ? -e : e; }
 
 bool family_of(uint8_t af, Family* f) {
   if (af == AF_INET) *f = Family::V4;
@@ -173,15 +195,15 @@ bool decode_route_answer(const void* data, size_t len, uint32_t seq, bool* found
                          std::string* error) {
   *found = false;
   auto* nlh = static_cast<const nlmsghdr*>(data);
-  int left = int(len);
-  while (mnl_nlmsg_ok(nlh, left)) {
+  size_t left = len;
+  while (msg_ok(nlh, left)) {
     if (nlh->nlmsg_seq == seq && nlh->nlmsg_type == NLMSG_ERROR) {
       if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(nlmsgerr)) return *error = "route get: truncated error", false;
       nlmsgerr e;
       std::memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
       *found = true;
       *out = RouteAnswer{};
-      out->error = e.error < 0 ? -e.error : e.error;
+      out->error = positive_errno(e.error);
       if (out->error == 0) out->error = ENETUNREACH;
       return true;
     }
@@ -197,7 +219,7 @@ bool decode_route_answer(const void* data, size_t len, uint32_t seq, bool* found
       if (r.type != RTN_UNICAST && r.type != RTN_LOCAL) out->error = ENETUNREACH;
       return true;
     }
-    nlh = mnl_nlmsg_next(nlh, &left);
+    nlh = msg_next(nlh, &left);
   }
   return true;
 }
@@ -605,7 +627,7 @@ bool decode_error(const nlmsghdr* nlh, int* err, std::string* msg) {
   if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + sizeof(nlmsgerr)) return false;
   nlmsgerr e;
   std::memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
-  *err = e.error < 0 ? -e.error : e.error;  // The kernel sends -errno; be lenient.
+  *err = positive_errno(e.error);
   size_t offset = sizeof(nlmsgerr);
   // Without NLM_F_CAPPED the original request's payload sits before the TLVs.
   if (!(nlh->nlmsg_flags & NLM_F_CAPPED) && e.msg.nlmsg_len >= MNL_NLMSG_HDRLEN)
@@ -619,8 +641,8 @@ bool decode_error(const nlmsghdr* nlh, int* err, std::string* msg) {
 bool decode_dump(const void* data, size_t len, uint32_t seq, HostState* out, DumpStatus* status,
                  std::string* error) {
   auto* nlh = static_cast<const nlmsghdr*>(data);
-  int left = int(len);
-  for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+  size_t left = len;
+  for (; msg_ok(nlh, left); nlh = msg_next(nlh, &left)) {
     if (nlh->nlmsg_seq != seq) continue;
     if (nlh->nlmsg_flags & NLM_F_DUMP_INTR) status->interrupted = true;
     Decoded d = Decoded::Skip;
@@ -634,7 +656,7 @@ bool decode_dump(const void* data, size_t len, uint32_t seq, HostState* out, Dum
           int e;
           std::memcpy(&e, mnl_nlmsg_get_payload(nlh), sizeof(e));
           if (e != 0) {
-            status->error = e < 0 ? -e : e;
+            status->error = positive_errno(e);
             status->message = ext_ack_message(nlh, sizeof(int));
           }
         }
@@ -690,8 +712,8 @@ bool decode_dump(const void* data, size_t len, uint32_t seq, HostState* out, Dum
 
 bool decode_acks(const void* data, size_t len, std::vector<Ack>* out, std::string* error) {
   auto* nlh = static_cast<const nlmsghdr*>(data);
-  int left = int(len);
-  for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+  size_t left = len;
+  for (; msg_ok(nlh, left); nlh = msg_next(nlh, &left)) {
     if (nlh->nlmsg_type != NLMSG_ERROR) continue;
     Ack ack;
     ack.seq = nlh->nlmsg_seq;

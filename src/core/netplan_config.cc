@@ -155,8 +155,10 @@ NetplanConfig merge_netplan(const std::vector<NetplanFile>& files) {
             cfg.ethernets_renderer = dn->scalar;
             continue;
           }
+          // A structured binding cannot be captured before C++20 (clang rejects it).
+          const std::string& name = id;
           auto it =
-              std::find_if(cfg.ethernets.begin(), cfg.ethernets.end(), [&](const NetplanDef& d) { return d.id == id; });
+              std::find_if(cfg.ethernets.begin(), cfg.ethernets.end(), [&](const NetplanDef& d) { return d.id == name; });
           if (it == cfg.ethernets.end()) {
             NetplanDef d;
             d.id = id;

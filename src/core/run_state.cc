@@ -154,7 +154,7 @@ InterfaceRecord* RunState::find(const std::string& name) {
 
 bool parse_state(const std::string& text, RunState* out, std::string* error) {
   rapidjson::Document doc;
-  doc.Parse(text.c_str(), text.size());
+  doc.Parse<rapidjson::kParseIterativeFlag>(text.c_str(), text.size());  // no recursion: any depth
   if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("interfaces") || !doc["interfaces"].IsArray()) {
     *error = "not a state file (expected a JSON object with an \"interfaces\" array)";
     return false;

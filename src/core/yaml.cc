@@ -1,5 +1,6 @@
 #include "core/yaml.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <stdexcept>
@@ -536,7 +537,9 @@ YamlParse parse_yaml(const std::string& text) {
   size_t start = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
   for (size_t k = start; k < text.size(); ++k) {
     if (text[k] == '\r' && k + 1 < text.size() && text[k + 1] == '\n') continue;
-    if (text[k] == '\0') return YamlParse{nullptr, "NUL byte in the text"};
+    if (text[k] == '\0')  // "line N: what", as every other error (yaml.h)
+      return YamlParse{nullptr, "line " + std::to_string(1 + std::count(text.begin(), text.begin() + long(k), '\n')) +
+                                    ": NUL byte in the text"};
     t += text[k];
   }
   YamlParse out;

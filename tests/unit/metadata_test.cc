@@ -191,3 +191,23 @@ TEST_CASE("two ENIs claiming one device number: the non-primary ones are not pro
   CHECK(b.problem.find("also claimed by " + kSecond) != std::string::npos);
   CHECK(rd.instance.enis.at(*MacAddr::parse(kPrimary)).state == EniMetadata::State::Complete);
 }
+
+TEST_CASE("a capture nested deeper than the stack is refused, not a crash") {
+  // tests/fuzz/corpus/fuzz_capture/crash-deep-nesting.json: the recursive parser
+  // overflowed the stack on it.
+  std::string error;
+  CHECK(!CaptureSource::from_json(std::string(300000, '['), &error));
+  CHECK(error.find("not valid JSON") != std::string::npos);
+}
+
+TEST_CASE("an IPv6-only ENI with an empty ipv6s has not propagated yet") {
+  // tests/fuzz/corpus/fuzz_metadata_tree/crash-ipv6-only-empty-lists: read as complete,
+  // the ENI was planned with no address, route or rule at all.
+  auto p = test::scenario("ipv6-only-secondary")->paths();
+  p[kMacs + kSecond + "/ipv6s"] = "";
+  SUBCASE("its subnet listed") {}
+  SUBCASE("its subnet empty too") { p[kMacs + kSecond + "/subnet-ipv6-cidr-blocks"] = ""; }
+  auto e = second_eni(p);
+  CHECK(e.state == EniMetadata::State::Incomplete);
+  CHECK(e.problem.find("ipv6s: empty") != std::string::npos);
+}

@@ -10,6 +10,7 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <climits>
 #include <cstring>
 #include <vector>
 
@@ -547,4 +548,67 @@ TEST_CASE("decode: acks with extended messages, dump errors") {
   CHECK(st.done);
   CHECK(st.error == EEXIST);
   CHECK(st.message == "File exists for a reason");
+}
+
+// Chunks as exactly sized heap buffers, so an AddressSanitizer build catches a read
+// past the end (the fuzz targets' crashers, tests/fuzz/corpus/fuzz_netlink_dump/crash-*).
+TEST_CASE("decode: a message length of 2^31 or more ends the walk instead of leaving the chunk") {
+  // A NLMSG_ERROR header whose nlmsg_len is 0xd2000014 in a 21-byte chunk.
+  const std::vector<uint8_t> chunk = {0x14, 0, 0, 0xd2, 2, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+  std::vector<Ack> acks;
+  std::string err;
+  CHECK(!decode_acks(chunk.data(), chunk.size(), &acks, &err));
+  CHECK(acks.empty());
+  CHECK(err.find("truncated") != std::string::npos);
+  HostState hs;
+  DumpStatus st;
+  err.clear();
+  CHECK(!decode_dump(chunk.data(), chunk.size(), 7, &hs, &st, &err));
+  CHECK(!st.done);
+  CHECK(err.find("truncated") != std::string::npos);
+}
+
+TEST_CASE("decode: attributes end at nlmsg_len, not at the padding after the last message") {
+  Builder b;
+  auto* frh = b.begin<fib_rule_hdr>(RTM_NEWRULE, 1);
+  frh->family = AF_INET;
+  frh->action = FR_ACT_TO_TBL;
+  mnl_attr_put_u8(b.cur, FRA_PROTOCOL, 236);
+  b.cur->nlmsg_len = 33;  // the attribute's 5 bytes, without the 3 of padding after them
+  std::vector<uint8_t> chunk(b.buf.begin(), b.buf.begin() + 33);
+  HostState hs;
+  DumpStatus st;
+  std::string err;
+  REQUIRE(decode_dump(chunk.data(), chunk.size(), 1, &hs, &st, &err));
+  REQUIRE(hs.rules.size() == 1);
+  CHECK(hs.rules[0].protocol == 236);
+
+  // The same message claiming a u32 there: its last 3 bytes would be the padding,
+  // outside both the message and the chunk.
+  auto* attr = reinterpret_cast<nlattr*>(chunk.data() + 16 + sizeof(fib_rule_hdr));
+  attr->nla_type = FRA_PRIORITY;
+  attr->nla_len = 8;
+  hs = HostState();
+  CHECK(!decode_dump(chunk.data(), chunk.size(), 1, &hs, &st, &err));
+  CHECK(hs.rules.empty());
+}
+
+TEST_CASE("decode: an error of INT_MIN is not negated") {
+  Builder b;
+  auto* e = b.begin<nlmsgerr>(NLMSG_ERROR, 5, NLM_F_CAPPED);
+  e->error = INT_MIN;
+  b.end();
+  auto* d = b.begin<int>(NLMSG_DONE, 6);
+  *d = INT_MIN;
+  b.end();
+  std::vector<Ack> acks;
+  std::string err;
+  REQUIRE(decode_acks(b.data(), b.used, &acks, &err));
+  REQUIRE(acks.size() == 1);
+  CHECK(acks[0].error > 0);
+  HostState hs;
+  DumpStatus st;
+  REQUIRE(decode_dump(b.data(), b.used, 6, &hs, &st, &err));
+  CHECK(st.done);
+  CHECK(st.error > 0);
 }

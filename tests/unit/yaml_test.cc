@@ -213,3 +213,8 @@ TEST_CASE("yaml_quote") {
   auto root = parse_ok("k: " + yaml_quote("x: \"y\" # z\n") + "\n");
   CHECK(root->get("k")->scalar == "x: \"y\" # z\n");
 }
+
+TEST_CASE("yaml: a NUL byte is an error naming its line, like every other") {
+  // tests/fuzz/corpus/fuzz_netplan/crash-nul-error-without-line: the error said no line.
+  CHECK(parse_error(std::string("network:\n  version: 2\n  x\0y: 1\n", 31)).find("line 3: NUL byte") == 0);
+}
