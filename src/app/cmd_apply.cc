@@ -69,7 +69,7 @@ int cmd_apply(Context& ctx, bool change_things) {
   if (!dry && (rc = take_lock(ctx, lock))) return rc;
   const auto t0 = Clock::now();
 
-  prepare_imds_path(ctx);
+  prepare_imds_path(ctx, links);
   InstanceMetadata md;
   if ((rc = read_metadata_retrying(ctx, ctx.opts.metadata_file.empty(), &md))) return rc;
 

@@ -170,8 +170,9 @@ int resolve_ifaces(Context& ctx, const std::vector<HostLink>& links, std::vector
 
 namespace {
 
-/// Waits for a route to `ip`; false when there was none by the deadline.
-bool wait_for_route(Context& ctx, const IpAddr& ip);
+/// Waits for a route to `ip` (the kernel's answer in *answer; *waited when there was
+/// none at first); false when there was none by the deadline.
+bool wait_for_route(Context& ctx, const IpAddr& ip, RouteAnswer* answer, bool* waited);
 
 /// The ENI links with a default route in main of `f` at the lowest metric among them,
 /// with that route's gateway; the kernel's own pick first.
@@ -222,15 +223,26 @@ bool imds_answers(Context& ctx, const std::string& url) {
 
 }  // namespace
 
-void prepare_imds_path(Context& ctx) {
+void prepare_imds_path(Context& ctx, const std::vector<HostLink>& run_links) {
   if (!ctx.opts.metadata_file.empty() || ctx.offline()) return;
   std::string url, error;
   if (!resolve_imds_endpoint(ctx.opts.imds_endpoint, &url, &error)) return;
   auto ip = endpoint_ip(url);
-  if (!ip || open_rtnl(ctx) || !wait_for_route(ctx, *ip)) return;
   RouteAnswer pick;
+  bool waited = false;
+  if (!ip || open_rtnl(ctx) || !wait_for_route(ctx, *ip, &pick, &waited) || pick.error) return;
+  // The links as the run began, unless the wait let them change (an ENI coming up).
+  std::vector<HostLink> fresh;
+  if (waited && ctx.rtnl.dump_links(&fresh, &error)) annotate_links(fresh);
+  const std::vector<HostLink>& links = waited && !fresh.empty() ? fresh : run_links;
+  // IMDS reached through something that is not an ENI (a test's loopback, a proxy
+  // host): there is no ENI to choose, and no dump needed to say so.
+  const bool via_eni = std::any_of(links.begin(), links.end(),
+                                   [&](const HostLink& l) { return l.ifindex == pick.oif && l.can_be_eni(); });
+  if (!via_eni) return;
   HostState h;
-  if (!ctx.rtnl.route_query(*ip, std::nullopt, 0, &pick, &error) || !ctx.rtnl.dump_all(&h, &error)) return;
+  h.links = links;
+  if (!ctx.rtnl.dump_routes(ip->family, &h.routes, &error)) return;
   // A route of ours left by a run that was killed: take it away first.
   for (auto& r : h.routes) {
     if (r.table == 254 && r.protocol == kOwnProto && r.dst == IpPrefix::host(*ip)) {
@@ -250,9 +262,7 @@ void prepare_imds_path(Context& ctx) {
   // may appear at any moment, at the same metric, and take the IMDS requests with it.
   struct stat st;
   const bool first_run = ::stat(ctx.path(std::string(kStateDir) + "/state.json").c_str(), &st) != 0;
-  const bool via_eni = std::any_of(h.links.begin(), h.links.end(),
-                                   [&](const HostLink& l) { return l.ifindex == pick.oif && l.can_be_eni(); });
-  if (pick.error || !via_eni || (cands.size() < 2 && !(first_run && eni_links >= 2))) return;  // nothing to choose
+  if (cands.size() < 2 && !(first_run && eni_links >= 2)) return;  // nothing to choose
   auto pin = [&](int ifindex, const std::string& name, const std::optional<IpAddr>& gw) {
     Change add;
     add.op = Change::Op::AddRoute;
@@ -304,26 +314,26 @@ void restore_imds_path(Context& ctx) {
 
 namespace {
 
-bool wait_for_route(Context& ctx, const IpAddr& ip_) {
-  const IpAddr* ip = &ip_;
+bool wait_for_route(Context& ctx, const IpAddr& ip, RouteAnswer* answer, bool* waited) {
   std::string error;
   bool logged = false;
   auto t0 = Clock::now();
   while (true) {
-    bool yes = false;
-    if (!ctx.rtnl.reachable(*ip, &yes, &error)) {
-      ctx.log.debug("cannot ask the kernel for a route to " + ip->str() + ": " + error);
+    *answer = RouteAnswer{};
+    if (!ctx.rtnl.route_query(ip, std::nullopt, 0, answer, &error)) {
+      ctx.log.debug("cannot ask the kernel for a route to " + ip.str() + ": " + error);
       return false;
     }
-    if (yes) break;
+    if (answer->error == 0) break;
     if (Clock::now() + std::chrono::milliseconds(20) >= ctx.deadline) {
-      ctx.log.warn("still no route to IMDS (" + ip->str() + ") when the wait bound ran out");
+      ctx.log.warn("still no route to IMDS (" + ip.str() + ") when the wait bound ran out");
       return false;
     }
     if (!logged) {
-      ctx.log.info("waiting for a route to IMDS (" + ip->str() + "): the primary ENI has no address yet");
+      ctx.log.info("waiting for a route to IMDS (" + ip.str() + "): the primary ENI has no address yet");
       logged = true;
     }
+    *waited = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   if (logged) {

@@ -71,7 +71,9 @@ int resolve_ifaces(Context& ctx, const std::vector<HostLink>& links, std::vector
 /// is not the primary. If the kernel's choice gets no answer, each other ENI is tried
 /// through a host route of ec2-netcfg's own for the IMDS address (protocol 236), and the
 /// one that answers is kept for the run; restore_imds_path() takes it away again.
-void prepare_imds_path(Context& ctx);
+/// `links`: the host's links as the run read them (only the main table's routes of the
+/// endpoint's family are read besides, and only when IMDS is reached through an ENI).
+void prepare_imds_path(Context& ctx, const std::vector<HostLink>& links);
 /// Removes the host route prepare_imds_path() added, if any.
 void restore_imds_path(Context& ctx);
 

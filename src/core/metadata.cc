@@ -253,23 +253,76 @@ class EniReader {
 /// fetched.
 void validate(EniReader& r, EniMetadata& eni);
 
-/// One round: the keys `keys_of` names for every reader, fetched together.
-template <class KeysOf>
-void fetch_round(MetadataSource& src, std::vector<std::unique_ptr<EniReader>>& readers, KeysOf keys_of) {
-  std::vector<std::pair<EniReader*, std::string>> wanted;
-  std::vector<std::string> paths;
-  for (auto& r : readers) {
-    for (auto& key : keys_of(*r)) {
-      paths.push_back(r->base() + key);
-      wanted.emplace_back(r.get(), key);
+/// The ENIs of one read: what each answer under macs/MAC/ calls for next (the listing:
+/// the keys it names; ipv4-associations/: its entries), for MetadataSource::crawl.
+class EniCrawl {
+ public:
+  EniCrawl(MetadataSource& src, bool elastic_ips) : src_(src), elastic_ips_(elastic_ips) {}
+
+  /// Adds the ENI `mac` (once) with its record in `out`; the path to start it with
+  /// (its listing), or "" when it is already there.
+  std::string add(const MacAddr& mac, std::map<MacAddr, EniMetadata>& out) {
+    if (out.count(mac)) return "";
+    EniMetadata& eni = out[mac];  // map nodes stay put: the readers keep references
+    eni.mac = mac;
+    eni.state = EniMetadata::State::Complete;  // downgraded by the first problem
+    readers_.push_back(std::make_unique<EniReader>(src_, eni, elastic_ips_));
+    by_base_[readers_.back()->base()] = readers_.back().get();
+    return readers_.back()->base();
+  }
+
+  /// Whether `path` is under one of its ENIs; then takes the answer and returns what it
+  /// calls for in *next.
+  bool take(const std::string& path, const FetchResult& r, std::vector<std::string>* next) {
+    // "meta-data/network/interfaces/macs/" + "aa:bb:cc:dd:ee:ff" + "/"
+    const size_t base_len = sizeof kMacsPath - 1 + 18;
+    auto it = path.size() >= base_len ? by_base_.find(path.substr(0, base_len)) : by_base_.end();
+    if (it == by_base_.end()) return false;
+    EniReader& reader = *it->second;
+    const std::string key = path.substr(base_len);
+    std::vector<std::string> keys;
+    if (key.empty()) {
+      if (reader.take_listing(r)) keys = reader.wanted_keys();
+    } else {
+      reader.take(key, r);
+      if (key == "ipv4-associations/") keys = reader.association_keys();
     }
+    for (auto& k : keys) next->push_back(reader.base() + k);
+    return true;
   }
-  if (paths.empty()) return;
-  std::vector<FetchResult> results = src.get_many(paths);
-  for (size_t i = 0; i < wanted.size(); ++i) {
-    wanted[i].first->take(wanted[i].second,
-                          i < results.size() ? std::move(results[i]) : FetchResult::failed(paths[i] + ": no answer"));
+
+  /// Judges every ENI (once every answer is in; is_primary set).
+  void validate_all() {
+    for (auto& r : readers_) validate(*r, r->eni());
   }
+
+ private:
+  MetadataSource& src_;
+  bool elastic_ips_;
+  std::vector<std::unique_ptr<EniReader>> readers_;
+  std::map<std::string, EniReader*> by_base_;
+};
+
+/// The MACs of the macs/ listing, in order, once each. False + error (naming the bad
+/// entry) when the listing is not one.
+bool parse_macs_listing(const std::string& body, std::vector<MacAddr>* macs, std::string* error) {
+  if (!safe_text(body)) {
+    *error = std::string(kMacsPath) + ": control characters in listing";
+    return false;
+  }
+  for (auto& line : split_lines(body)) {
+    std::string entry = line;
+    if (!entry.empty() && entry.back() == '/') entry.pop_back();
+    auto m = MacAddr::parse(entry);
+    if (!m || m->never_assigned()) {
+      *error = std::string(kMacsPath) + ": invalid entry \"" + EniReader::printable(line) + "\" (expected " +
+               (m ? std::string("a unicast MAC address, not ") + m->never_assigned() : std::string("a MAC address")) +
+               ")";
+      return false;
+    }
+    if (std::find(macs->begin(), macs->end(), *m) == macs->end()) macs->push_back(*m);
+  }
+  return true;
 }
 
 }  // namespace
@@ -320,6 +373,20 @@ FetchResult CaptureSource::get(const std::string& path) {
   return FetchResult::ok(it->second);
 }
 
+void MetadataSource::crawl(const std::vector<std::string>& paths, const FollowUp& follow_up) {
+  std::vector<std::string> generation = paths;
+  while (!generation.empty()) {
+    std::vector<FetchResult> results = get_many(generation);
+    std::vector<std::string> next;
+    for (size_t i = 0; i < generation.size(); ++i) {
+      auto more = follow_up(generation[i], i < results.size() ? results[i]
+                                                              : FetchResult::failed(generation[i] + ": no answer"));
+      next.insert(next.end(), more.begin(), more.end());
+    }
+    generation = std::move(next);
+  }
+}
+
 std::vector<FetchResult> MetadataSource::get_many(const std::vector<std::string>& paths) {
   std::vector<FetchResult> out;
   out.reserve(paths.size());
@@ -338,6 +405,13 @@ std::vector<FetchResult> RecordingSource::get_many(const std::vector<std::string
   for (size_t i = 0; i < rs.size() && i < paths.size(); ++i)
     if (rs[i].status == FetchResult::Status::Ok) seen_[paths[i]] = rs[i].body;
   return rs;
+}
+
+void RecordingSource::crawl(const std::vector<std::string>& paths, const FollowUp& follow_up) {
+  inner_.crawl(paths, [&](const std::string& path, const FetchResult& r) {
+    if (r.status == FetchResult::Status::Ok) seen_[path] = r.body;
+    return follow_up(path, r);
+  });
 }
 
 std::string RecordingSource::capture_json() const {
@@ -529,28 +603,22 @@ void validate(EniReader& r, EniMetadata& eni) {
 std::map<MacAddr, EniMetadata> read_enis(MetadataSource& src, const std::vector<MacAddr>& macs,
                                          const MacAddr& primary, bool elastic_ips) {
   std::map<MacAddr, EniMetadata> out;
-  std::vector<std::unique_ptr<EniReader>> readers;
-  for (auto& mac : macs) {
-    if (out.count(mac)) continue;
-    EniMetadata& eni = out[mac];  // map nodes stay put: the readers keep references
-    eni.mac = mac;
-    eni.is_primary = (mac == primary);
-    eni.state = EniMetadata::State::Complete;  // downgraded by the first problem
-    readers.push_back(std::make_unique<EniReader>(src, eni, elastic_ips));
-  }
-  if (readers.empty()) return out;
-  // Round: every ENI's directory listing.
+  EniCrawl enis(src, elastic_ips);
   std::vector<std::string> paths;
-  for (auto& r : readers) paths.push_back(r->base());
-  std::vector<FetchResult> listings = src.get_many(paths);
-  for (size_t i = 0; i < readers.size(); ++i) {
-    readers[i]->take_listing(i < listings.size() ? std::move(listings[i])
-                                                 : FetchResult::failed(paths[i] + ": no answer"));
+  for (auto& mac : macs) {
+    std::string path = enis.add(mac, out);
+    if (!path.empty()) paths.push_back(path);
   }
-  // Round: every listed key of every ENI; then the ipv4-associations/ entries.
-  fetch_round(src, readers, [](const EniReader& r) { return r.wanted_keys(); });
-  fetch_round(src, readers, [](const EniReader& r) { return r.association_keys(); });
-  for (auto& r : readers) validate(*r, r->eni());
+  if (paths.empty()) return out;
+  // Every ENI's listing; each listing's keys as soon as it is in; then the
+  // ipv4-associations/ entries.
+  src.crawl(paths, [&](const std::string& path, const FetchResult& r) {
+    std::vector<std::string> next;
+    enis.take(path, r, &next);
+    return next;
+  });
+  for (auto& [mac, eni] : out) eni.is_primary = mac == primary;
+  enis.validate_all();
   return out;
 }
 
@@ -561,11 +629,37 @@ EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& pri
 
 MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only, bool elastic_ips) {
   MetadataRead out;
-  // Round: meta-data/mac and the macs/ listing (neither needs the other).
-  std::vector<FetchResult> root = src.get_many({"meta-data/mac", kMacsPath});
-  if (root.size() < 1) root.push_back(FetchResult::failed("meta-data/mac: no answer"));
-  if (root.size() < 2) root.push_back(FetchResult::failed(std::string(kMacsPath) + ": no answer"));
-  FetchResult& mac = root[0];
+  // meta-data/mac and the macs/ listing (neither needs the other); every listed ENI
+  // (those in `only`) as soon as the listing is in, whatever meta-data/mac says: a root
+  // that proves unusable throws their answers away below.
+  FetchResult mac = FetchResult::failed("meta-data/mac: no answer");
+  FetchResult list = FetchResult::failed(std::string(kMacsPath) + ": no answer");
+  std::vector<MacAddr> macs;
+  std::string list_error;
+  bool list_parsed = false;
+  std::map<MacAddr, EniMetadata> enis;
+  EniCrawl crawl(src, elastic_ips);
+  src.crawl({"meta-data/mac", kMacsPath}, [&](const std::string& path, const FetchResult& r) {
+    std::vector<std::string> next;
+    if (path == "meta-data/mac") {
+      mac = r;
+    } else if (path == kMacsPath) {
+      list = r;
+      list_parsed = r.status == FetchResult::Status::Ok && parse_macs_listing(r.body, &macs, &list_error);
+      // A listing no instance can have is not followed (nor acted on, below).
+      if (list_parsed && macs.size() <= 256) {
+        for (auto& m : macs) {
+          if (!only.empty() && std::find(only.begin(), only.end(), m) == only.end()) continue;
+          std::string start = crawl.add(m, enis);
+          if (!start.empty()) next.push_back(start);
+        }
+      }
+    } else {
+      crawl.take(path, r, &next);
+    }
+    return next;
+  });
+
   if (mac.status != FetchResult::Status::Ok) {
     out.fatal = mac.status == FetchResult::Status::NotFound ? std::string("meta-data/mac: 404 not found") : mac.error;
     return out;
@@ -582,27 +676,13 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
   }
   out.instance.primary_mac = *primary;
 
-  FetchResult& list = root[1];
   if (list.status != FetchResult::Status::Ok) {
     out.fatal = list.status == FetchResult::Status::NotFound ? std::string(kMacsPath) + ": 404 not found" : list.error;
     return out;
   }
-  if (!safe_text(list.body)) {
-    out.fatal = std::string(kMacsPath) + ": control characters in listing";
+  if (!list_parsed) {
+    out.fatal = list_error;
     return out;
-  }
-  std::vector<MacAddr> macs;
-  for (auto& line : split_lines(list.body)) {
-    std::string entry = line;
-    if (!entry.empty() && entry.back() == '/') entry.pop_back();
-    auto m = MacAddr::parse(entry);
-    if (!m || m->never_assigned()) {
-      out.fatal = std::string(kMacsPath) + ": invalid entry \"" + EniReader::printable(line) + "\" (expected " +
-                  (m ? std::string("a unicast MAC address, not ") + m->never_assigned() : std::string("a MAC address")) +
-                  ")";
-      return out;
-    }
-    if (std::find(macs.begin(), macs.end(), *m) == macs.end()) macs.push_back(*m);
   }
   // Every instance has its primary ENI: a listing without it (or without any ENI) is a
   // read IMDS cannot mean, never evidence that ENIs went away.
@@ -620,10 +700,9 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
     out.fatal = std::string(kMacsPath) + ": " + std::to_string(macs.size()) + " entries (more than EC2 can attach)";
     return out;
   }
-  std::vector<MacAddr> wanted;
-  for (auto& m : macs)
-    if (only.empty() || std::find(only.begin(), only.end(), m) != only.end()) wanted.push_back(m);
-  out.instance.enis = read_enis(src, wanted, *primary, elastic_ips);
+  for (auto& [m, eni] : enis) eni.is_primary = m == *primary;
+  crawl.validate_all();
+  out.instance.enis = std::move(enis);
   mark_numbering_conflicts(out.instance);
   return out;
 }

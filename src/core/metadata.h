@@ -2,6 +2,7 @@
 // IMDS over HTTP, or a dump-metadata capture), validated and judged complete.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -37,6 +38,14 @@ class MetadataSource {
   /// concurrently); one result per path, in the order of `paths`, each as get() would
   /// give it. This default calls get() for each in turn.
   virtual std::vector<FetchResult> get_many(const std::vector<std::string>& paths);
+  /// What an answer calls for next: the paths to fetch because of it (none: {}).
+  using FollowUp = std::function<std::vector<std::string>(const std::string& path, const FetchResult& result)>;
+  /// Fetches `paths`, handing each answer to `follow_up` and fetching the paths it
+  /// returns, and so on until nothing is left; each answered as get() would. A source
+  /// may send a follow-up as soon as the answer it depends on is in, beside the rest
+  /// (the longest chain of waits is then the tree's depth, and connections stay busy).
+  /// This default fetches one generation at a time with get_many().
+  virtual void crawl(const std::vector<std::string>& paths, const FollowUp& follow_up);
   /// Number of requests sent to the service so far (0 for captures).
   virtual unsigned requests() const { return 0; }
   /// Connections opened to the service so far (0 for captures).
@@ -65,6 +74,7 @@ class RecordingSource : public MetadataSource {
   explicit RecordingSource(MetadataSource& inner) : inner_(inner) {}
   FetchResult get(const std::string& path) override;
   std::vector<FetchResult> get_many(const std::vector<std::string>& paths) override;
+  void crawl(const std::vector<std::string>& paths, const FollowUp& follow_up) override;
   unsigned requests() const override { return inner_.requests(); }
   unsigned connections() const override { return inner_.connections(); }
   unsigned rounds() const override { return inner_.rounds(); }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <tuple>
+#include <unordered_map>
 
 namespace ec2nc {
 
@@ -198,9 +199,43 @@ bool owns_address(const ObservedAddress& o, const InterfaceRecord* rec) {
   return o.proto == kOwnProto || (rec && rec->owns_address(o.prefix.addr));
 }
 
+namespace {
+
+/// The host's objects by the key every comparison of reconcile() starts with (a link's
+/// addresses, a table's routes and rules), in the order the kernel listed them. The
+/// largest shape has ~900 addresses and ~1800 rules: matching each wanted one against
+/// all of them was quadratic, and most of a no-change run's CPU time.
+struct HostIndex {
+  std::unordered_map<int, std::vector<const ObservedAddress*>> addresses;  ///< By ifindex.
+  std::unordered_map<uint32_t, std::vector<const ObservedRoute*>> routes;  ///< By table.
+  std::unordered_map<uint32_t, std::vector<const ObservedRule*>> rules;    ///< By table.
+
+  explicit HostIndex(const HostState& host) {
+    for (auto& a : host.addresses) addresses[a.ifindex].push_back(&a);
+    for (auto& r : host.routes) routes[r.table].push_back(&r);
+    for (auto& r : host.rules) rules[r.table].push_back(&r);
+  }
+  template <class T, class K>
+  static const std::vector<const T*>& of(const std::unordered_map<K, std::vector<const T*>>& m, K key) {
+    static const std::vector<const T*> none;
+    auto it = m.find(key);
+    return it == m.end() ? none : it->second;
+  }
+  const std::vector<const ObservedAddress*>& addresses_of(int ifindex) const { return of(addresses, ifindex); }
+  const std::vector<const ObservedRoute*>& routes_of(uint32_t table) const { return of(routes, table); }
+  const std::vector<const ObservedRule*>& rules_of(uint32_t table) const { return of(rules, table); }
+};
+
+}  // namespace
+
 std::vector<Change> reconcile(const Plan& plan, const HostState& host, const ReconcileScope& scope) {
   std::vector<Change> link_up, link_group, add_addr, add_subnet_route, add_gw_route, add_global_rule, add_rule,
       sysctl, del_rule, del_route, del_addr;
+  const HostIndex index(host);
+  auto has_rule = [&](const RuleSpec& want) {
+    const auto& rules = index.rules_of(want.table);
+    return std::any_of(rules.begin(), rules.end(), [&](const ObservedRule* o) { return rule_satisfies(*o, want); });
+  };
 
   // The host-wide rules go with managing at least one ENI of their family on this host.
   auto manages_family = [&](Family f) {
@@ -210,9 +245,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
   };
   for (auto& want : plan.global_rules) {
     if (!manages_family(want.family)) continue;
-    bool have = std::any_of(host.rules.begin(), host.rules.end(),
-                            [&](const ObservedRule& o) { return rule_satisfies(o, want); });
-    if (!have) {
+    if (!has_rule(want)) {
       Change c = make(Change::Op::AddRule, nullptr);
       c.rule = want;
       add_global_rule.push_back(c);
@@ -250,18 +283,19 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
     }
 
     // Addresses: the same IP on this link, with any prefix length, is enough.
+    const auto& link_addresses = index.addresses_of(ip.ifindex);
     for (auto& a : ip.addresses) {
-      bool have = std::any_of(host.addresses.begin(), host.addresses.end(), [&](const ObservedAddress& o) {
-        return o.ifindex == ip.ifindex && o.prefix.addr == a.prefix.addr;
-      });
+      bool have = std::any_of(link_addresses.begin(), link_addresses.end(),
+                              [&](const ObservedAddress* o) { return o->prefix.addr == a.prefix.addr; });
       if (!have) {
         Change c = make(Change::Op::AddAddress, &ip);
         c.address = a;
         add_addr.push_back(c);
       }
     }
-    for (auto& o : host.addresses) {
-      if (o.ifindex != ip.ifindex || !owns_address(o, rec)) continue;
+    for (const ObservedAddress* op : link_addresses) {
+      const ObservedAddress& o = *op;
+      if (!owns_address(o, rec)) continue;
       bool wanted = std::any_of(ip.addresses.begin(), ip.addresses.end(),
                                 [&](const AddressSpec& a) { return a.prefix.addr == o.prefix.addr; });
       if (!wanted) {
@@ -287,15 +321,17 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
         want.gateway_from_ra = false;
       }
       routes.push_back(want);
-      bool have = std::any_of(host.routes.begin(), host.routes.end(),
-                              [&](const ObservedRoute& o) { return route_satisfies(o, ip.ifindex, want); });
+      const auto& table_routes = index.routes_of(want.table);
+      bool have = std::any_of(table_routes.begin(), table_routes.end(),
+                              [&](const ObservedRoute* o) { return route_satisfies(*o, ip.ifindex, want); });
       if (!have) {
         Change c = make(Change::Op::AddRoute, &ip);
         c.route = want;
         (want.gateway ? add_gw_route : add_subnet_route).push_back(c);
       }
     }
-    for (auto& o : host.routes) {
+    for (const ObservedRoute* op : index.routes_of(ip.table)) {
+      const ObservedRoute& o = *op;
       if (!owns_route(o, ip.table, ip.ifindex, rec)) continue;
       if (keep_v6_default && o.dst.family() == Family::V6 && is_default(o.dst)) continue;
       bool wanted = std::any_of(routes.begin(), routes.end(),
@@ -311,15 +347,14 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
 
     // Source rules.
     for (auto& want : ip.rules) {
-      bool have = std::any_of(host.rules.begin(), host.rules.end(),
-                              [&](const ObservedRule& o) { return rule_satisfies(o, want); });
-      if (!have) {
+      if (!has_rule(want)) {
         Change c = make(Change::Op::AddRule, &ip);
         c.rule = want;
         add_rule.push_back(c);
       }
     }
-    for (auto& o : host.rules) {
+    for (const ObservedRule* op : index.rules_of(ip.table)) {
+      const ObservedRule& o = *op;
       if (!owns_rule(o, ip.table, rec)) continue;
       bool wanted = std::any_of(ip.rules.begin(), ip.rules.end(),
                                 [&](const RuleSpec& w) { return rule_satisfies(o, w); });

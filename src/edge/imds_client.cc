@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
+#include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <random>
@@ -192,6 +194,9 @@ struct Reply {
 /// with exponential backoff and full jitter, within `attempts` and the deadline.
 struct Job {
   bool put = false;
+  size_t id = 0;       ///< The caller's name for it (fetch_all).
+  std::string path;    ///< Relative to /latest/ (fetch_all).
+  unsigned base = 0;   ///< The chain of requests it waited on before it could be sent.
   std::string rel;     ///< "/latest/..."
   std::string header;  ///< The one request header (token TTL or token).
   std::string what;    ///< Names the request in errors.
@@ -450,22 +455,34 @@ struct ImdsClient::Impl {
   }
 
   /// Carries out `jobs` together, at most max_connections in flight, each with its own
-  /// retries; returns when every one has its outcome.
-  void run(std::vector<Job>& jobs) {
-    const unsigned base = depth;
-    unsigned deepest = base;
+  /// retries; returns when every one has its outcome. `on_done(job)` is called as each
+  /// one gets it, and may append jobs (sent in the same run, as soon as a connection is
+  /// free: a request that depends on an answer need not wait for the others').
+  template <class OnDone>
+  void run(std::deque<Job>& jobs, OnDone on_done) {
+    unsigned deepest = depth;
     size_t done = 0;
+    std::vector<Job*> finished;
+    auto settle = [&](Job* j) {
+      ++done;
+      finished.push_back(j);
+    };
     for (auto& j : jobs)
-      if (j.state == Job::State::Done) ++done;
-    while (done < jobs.size()) {
-      // Send what is due, as far as connections allow.
+      if (j.state == Job::State::Done) settle(&j);
+    while (true) {
+      // Outcomes first: they may bring more jobs.
+      for (size_t k = 0; k < finished.size(); ++k) on_done(*finished[k]);
+      finished.clear();
+      if (done >= jobs.size()) break;
+      // Send what is due, as far as connections allow (by index: jobs may grow).
       auto now = Clock::now();
-      for (auto& j : jobs) {
+      for (size_t k = 0; k < jobs.size(); ++k) {
+        Job& j = jobs[k];
         if (j.state != Job::State::Ready || j.not_before > now) continue;
         long long remaining = remaining_ms();
         if (remaining <= 0) {
           give_up(&j, true);
-          ++done;
+          settle(&j);
           continue;
         }
         Slot* s = free_slot();
@@ -473,19 +490,19 @@ struct ImdsClient::Impl {
           // No handle can be made and none will come free: nothing would ever send it.
           j.state = Job::State::Done;
           j.error = j.what + ": libcurl initialization failed (curl_easy_init)";
-          ++done;
+          settle(&j);
           continue;
         }
         if (!s) break;
         ++j.tries;
-        deepest = std::max(deepest, base + j.tries);
+        deepest = std::max(deepest, j.base + j.tries);
         Reply failed;
         if (!start(s, &j, remaining, &failed)) {
           judge(&j, std::move(failed));
-          if (j.state == Job::State::Done) ++done;
+          if (j.state == Job::State::Done) settle(&j);
         }
       }
-      if (done == jobs.size()) break;
+      if (!finished.empty()) continue;
       int running = 0;
       curl_multi_perform(multi, &running);
       int queued = 0;
@@ -497,18 +514,18 @@ struct ImdsClient::Impl {
         Job* j = s->job;
         Reply r = finish(s, rc);
         judge(j, std::move(r));
-        if (j->state == Job::State::Done) ++done;
+        if (j->state == Job::State::Done) settle(j);
       }
-      if (done == jobs.size()) break;
+      if (!finished.empty()) continue;
       // Wait for the network (curl's own timeouts included), or for the next backoff to
       // end; go round at once when a due request can be sent now.
+      const auto now2 = Clock::now();
       const bool due = std::any_of(jobs.begin(), jobs.end(), [&](const Job& j) {
-        return j.state == Job::State::Ready && j.not_before <= Clock::now();
+        return j.state == Job::State::Ready && j.not_before <= now2;
       });
       if (due && can_send()) continue;
       // (A due request that waits for a connection waits for the network.)
       Clock::time_point next_due = Clock::time_point::max();
-      const auto now2 = Clock::now();
       for (auto& j : jobs)
         if (j.state == Job::State::Ready && j.not_before > now2) next_due = std::min(next_due, j.not_before);
       long long wait_ms = 1000;
@@ -527,13 +544,14 @@ struct ImdsClient::Impl {
     if (!token.empty() && Clock::now() < token_refresh_at) return true;
     token.clear();
     auto ttl = std::to_string(opts.token_ttl_s);
-    std::vector<Job> jobs(1);
+    std::deque<Job> jobs(1);
     Job& j = jobs[0];
     j.put = true;
+    j.base = depth;
     j.rel = kTokenPath;
     j.header = "X-aws-ec2-metadata-token-ttl-seconds: " + ttl;
     j.what = "token PUT " + std::string(kTokenPath);
-    run(jobs);
+    run(jobs, [](Job&) {});
     if (!j.ok) {
       *error = j.error;
       if (j.last_rc == CURLE_OPERATION_TIMEDOUT) {
@@ -560,52 +578,88 @@ struct ImdsClient::Impl {
     return true;
   }
 
-  std::vector<FetchResult> get_many(const std::vector<std::string>& paths) {
-    std::vector<FetchResult> out(paths.size());
-    std::vector<size_t> todo;
-    for (size_t i = 0; i < paths.size(); ++i) {
-      if (!init_error.empty()) {
-        out[i] = FetchResult::failed(paths[i] + ": " + init_error);
-      } else if (!valid_path(paths[i])) {
-        out[i] = FetchResult::failed("\"" + paths[i] + "\": not a valid metadata path");
-      } else {
-        todo.push_back(i);
-      }
-    }
-    // A 401 means IMDS forgot our token: fetch a new one and try those once more.
-    for (int round = 0; round < 2 && !todo.empty(); ++round) {
+  /// Outcome of one fetch: returns the paths it calls for next.
+  using Emit = std::function<std::vector<std::string>(size_t id, const std::string& path, FetchResult r)>;
+
+  /// GETs `paths` (ids 0, 1, ...) and every path `emit` calls for as answers come in (ids
+  /// going on from there), all in one run: each follow-up is sent as soon as the answer
+  /// it depends on is in. Paths answered 401 are sent once more after the others, with a
+  /// new token (IMDS forgot ours); what they call for follows on as usual.
+  void fetch_all(const std::vector<std::string>& paths, const Emit& emit) {
+    struct Want {
+      size_t id;
+      std::string path;
+      unsigned base;
+    };
+    size_t next_id = 0;
+    std::vector<Want> todo;
+    // Paths that cannot be sent get their outcome at once; what those call for too.
+    std::function<void(const std::vector<std::string>&, unsigned, std::vector<Want>*)> admit =
+        [&](const std::vector<std::string>& ps, unsigned base, std::vector<Want>* into) {
+          for (auto& p : ps) {
+            const size_t id = next_id++;
+            if (!init_error.empty()) admit(emit(id, p, FetchResult::failed(p + ": " + init_error)), base, into);
+            else if (!valid_path(p)) admit(emit(id, p, FetchResult::failed("\"" + p + "\": not a valid metadata path")), base, into);
+            else into->push_back({id, p, base});
+          }
+        };
+    admit(paths, depth, &todo);
+    for (int pass = 0; pass < 2 && !todo.empty(); ++pass) {
       std::string error;
       if (!ensure_token(&error)) {
-        for (size_t i : todo) out[i] = FetchResult::failed(paths[i] + ": " + error);
-        return out;
-      }
-      std::vector<Job> jobs(todo.size());
-      for (size_t k = 0; k < todo.size(); ++k) {
-        jobs[k].rel = "/latest/" + paths[todo[k]];
-        jobs[k].header = "X-aws-ec2-metadata-token: " + token;
-        jobs[k].what = paths[todo[k]];
-      }
-      run(jobs);
-      std::vector<size_t> again;
-      for (size_t k = 0; k < todo.size(); ++k) {
-        size_t i = todo[k];
-        Job& j = jobs[k];
-        if (!j.ok) {
-          out[i] = FetchResult::failed(j.error);
-        } else if (j.reply.status == 200) {
-          out[i] = FetchResult::ok(std::move(j.reply.body));
-        } else if (j.reply.status == 404) {
-          out[i] = FetchResult::not_found();
-        } else if (j.reply.status == 401) {
-          again.push_back(i);
-        } else {
-          out[i] = FetchResult::failed(paths[i] + ": HTTP " + std::to_string(j.reply.status));
+        // Without a token nothing is asked: every path, and what it would call for, fails.
+        std::vector<Want> rest = std::move(todo);
+        while (!rest.empty()) {
+          std::vector<Want> more;
+          for (auto& w : rest) admit(emit(w.id, w.path, FetchResult::failed(w.path + ": " + error)), 0, &more);
+          rest = std::move(more);
         }
+        return;
       }
+      std::deque<Job> jobs;
+      auto add_job = [&](const Want& w) {
+        jobs.emplace_back();
+        Job& j = jobs.back();
+        j.id = w.id;
+        j.path = w.path;
+        j.base = std::max(w.base, depth);  // after the token it needed
+        j.rel = "/latest/" + w.path;
+        j.header = "X-aws-ec2-metadata-token: " + token;
+        j.what = w.path;
+      };
+      for (auto& w : todo) add_job(w);
+      std::vector<Want> again;
+      run(jobs, [&](Job& j) {
+        FetchResult r;
+        if (!j.ok) {
+          r = FetchResult::failed(j.error);
+        } else if (j.reply.status == 200) {
+          r = FetchResult::ok(std::move(j.reply.body));
+        } else if (j.reply.status == 404) {
+          r = FetchResult::not_found();
+        } else if (j.reply.status == 401 && pass == 0) {
+          again.push_back({j.id, j.path, j.base + j.tries});
+          return;
+        } else if (j.reply.status == 401) {
+          r = FetchResult::failed(j.path + ": HTTP 401 even with a freshly fetched token");
+        } else {
+          r = FetchResult::failed(j.path + ": HTTP " + std::to_string(j.reply.status));
+        }
+        std::vector<Want> more;
+        admit(emit(j.id, j.path, std::move(r)), j.base + j.tries, &more);
+        for (auto& w : more) add_job(w);
+      });
       if (!again.empty()) token.clear();
       todo = std::move(again);
     }
-    for (size_t i : todo) out[i] = FetchResult::failed(paths[i] + ": HTTP 401 even with a freshly fetched token");
+  }
+
+  std::vector<FetchResult> get_many(const std::vector<std::string>& paths) {
+    std::vector<FetchResult> out(paths.size());
+    fetch_all(paths, [&](size_t id, const std::string&, FetchResult r) {
+      out[id] = std::move(r);
+      return std::vector<std::string>{};
+    });
     return out;
   }
 };
@@ -616,6 +670,9 @@ ImdsClient::~ImdsClient() = default;
 FetchResult ImdsClient::get(const std::string& path) { return std::move(impl_->get_many({path})[0]); }
 std::vector<FetchResult> ImdsClient::get_many(const std::vector<std::string>& paths) {
   return impl_->get_many(paths);
+}
+void ImdsClient::crawl(const std::vector<std::string>& paths, const FollowUp& follow_up) {
+  impl_->fetch_all(paths, [&](size_t, const std::string& path, FetchResult r) { return follow_up(path, r); });
 }
 unsigned ImdsClient::requests() const { return impl_->requests; }
 unsigned ImdsClient::connections() const { return impl_->connections; }

@@ -1,6 +1,7 @@
 // IMDSv2 client over libcurl's multi interface: one session token reused across
 // requests (fetched again on 401), requests that do not depend on each other in flight
-// together over a few kept-alive connections (get_many), bounded connect and total time,
+// together over a few kept-alive connections (get_many; crawl sends the requests an
+// answer calls for as soon as it is in), bounded connect and total time,
 // retries with exponential backoff and jitter on timeouts, dropped connections,
 // 429 and 5xx (waiting at least a 429's or 503's Retry-After), every wait within the
 // run's one deadline. Proxies are ignored. A failure is never reported as a 404.
@@ -54,6 +55,9 @@ class ImdsClient : public MetadataSource {
   /// max_connections in flight, each with get()'s retries and outcomes, within the one
   /// deadline; the paths 401 answered are sent once more with a new token.
   std::vector<FetchResult> get_many(const std::vector<std::string>& paths) override;
+  /// get_many() where each answer's follow-ups are sent as soon as it is in, beside
+  /// whatever else is still in flight.
+  void crawl(const std::vector<std::string>& paths, const FollowUp& follow_up) override;
   /// HTTP requests sent so far (token PUTs included).
   unsigned requests() const override;
   /// TCP connections opened so far.

@@ -174,6 +174,15 @@ bool Rtnl::dump_links(std::vector<HostLink>* out, std::string* error) {
   return true;
 }
 
+bool Rtnl::dump_routes(Family family, std::vector<ObservedRoute>* out, std::string* error) {
+  if (!open(error)) return false;
+  HostState st;
+  const uint8_t af = family == Family::V4 ? AF_INET : AF_INET6;
+  if (!run_dump(sock_, &seq_, &messages_, RTM_GETROUTE, af, deadline_, &st, error)) return false;
+  *out = std::move(st.routes);
+  return true;
+}
+
 bool Rtnl::dump_all(HostState* out, std::string* error) {
   if (!open(error)) return false;
   HostState st;
@@ -198,13 +207,6 @@ bool Rtnl::dump_all(HostState* out, std::string* error) {
     if (f && std::getline(f, value)) st.sysctls[path] = value;
   }
   *out = std::move(st);
-  return true;
-}
-
-bool Rtnl::reachable(const IpAddr& dst, bool* yes, std::string* error) {
-  RouteAnswer a;
-  if (!route_query(dst, std::nullopt, 0, &a, error)) return false;
-  *yes = a.error == 0;
   return true;
 }
 

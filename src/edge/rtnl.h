@@ -32,15 +32,14 @@ class Rtnl {
   void set_deadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
   /// RTM_GETLINK dump.
   bool dump_links(std::vector<HostLink>* out, std::string* error);
+  /// RTM_GETROUTE dump of one family, all tables.
+  bool dump_routes(Family family, std::vector<ObservedRoute>* out, std::string* error);
   /// Links, addresses, routes (all tables) and rules of both families.
   bool dump_all(HostState* out, std::string* error);
   /// Carries out one change with NLM_F_ACK (a sysctl by writing /proc/sys). EEXIST on
   /// add and ENOENT/ESRCH on delete mean it already held. On failure `error` gives the
   /// kernel's reason (with the extended ack message). Feeds run_transactions.
   SendResult send(const Change& c, std::string* error);
-  /// Whether the kernel has a usable route to `dst` now (`ip route get DST`). False +
-  /// error when the question could not be asked.
-  bool reachable(const IpAddr& dst, bool* yes, std::string* error);
   /// The kernel's routing decision for DST from SRC (arriving on `iif` when > 0), as
   /// `ip route get` asks it. False + error when the question could not be asked.
   bool route_query(const IpAddr& dst, const std::optional<IpAddr>& src, int iif, RouteAnswer* out,

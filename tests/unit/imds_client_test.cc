@@ -352,6 +352,62 @@ TEST_CASE("imds: get_many sends a round's requests together, over at most max_co
   CHECK(c.rounds() == 3);
 }
 
+TEST_CASE("imds: crawl sends an answer's follow-ups as soon as it is in, beside the rest") {
+  Emulator emu;
+  REQUIRE(emu.running());
+  emu.faults(R"({"delay_ms": 200})");
+  auto o = options_for(emu.url());
+  o.max_connections = 2;
+  ImdsClient c(o);
+  const std::string macs = "meta-data/network/interfaces/macs/";
+  const std::string eni = macs + "02:00:00:00:00:01/";
+  std::vector<std::string> answered;
+  // A chain (macs/ -> the ENI's listing -> its two keys) beside two paths that call for
+  // nothing. One generation at a time that is the token, two waves for the first three
+  // paths, then one for the listing and one for the keys: 5 x 200 ms. Follow-ups sent as
+  // their answer comes in fill the second wave: 4 x 200 ms.
+  auto start = Clock::now();
+  c.crawl({macs, kMacPath, kMacPath}, [&](const std::string& path, const FetchResult& r) {
+    answered.push_back(path);
+    CHECK(r.status == FetchResult::Status::Ok);
+    if (path == macs) return std::vector<std::string>{eni};
+    if (path == eni) return std::vector<std::string>{eni + "device-number", eni + "local-ipv4s"};
+    return std::vector<std::string>{};
+  });
+  auto took = ms_between(start, Clock::now());
+  CHECK(answered.size() == 6);
+  CHECK(std::count(answered.begin(), answered.end(), eni + "local-ipv4s") == 1);
+  CHECK(took >= 800);
+  CHECK(took < 980);
+  CHECK(c.requests() == 7);
+  CHECK(c.rounds() == 4);  // token, macs/, the ENI's listing, its keys
+  CHECK(emu.logged_connections() <= 2);
+}
+
+TEST_CASE("imds: crawl after a 401: those paths once more with a new token, and their follow-ups") {
+  Emulator emu;
+  REQUIRE(emu.running());
+  ImdsClient c(options_for(emu.url()));
+  REQUIRE(c.get(kMacPath).status == FetchResult::Status::Ok);
+  emu.faults(R"({"invalidate_tokens": true})");
+  std::map<std::string, FetchResult::Status> got;
+  c.crawl({"meta-data/network/interfaces/macs/02:00:00:00:00:01/", "bad path"},
+          [&](const std::string& path, const FetchResult& r) {
+            got[path] = r.status;
+            if (path == "bad path") return std::vector<std::string>{"bad path 2"};
+            if (r.status != FetchResult::Status::Ok || path != "meta-data/network/interfaces/macs/02:00:00:00:00:01/")
+              return std::vector<std::string>{};
+            return std::vector<std::string>{kIpsPath};
+          });
+  CHECK(got.size() == 4);
+  CHECK(got["meta-data/network/interfaces/macs/02:00:00:00:00:01/"] == FetchResult::Status::Ok);
+  CHECK(got[kIpsPath] == FetchResult::Status::Ok);
+  CHECK(got["bad path"] == FetchResult::Status::Error);    // never sent; what it calls for
+  CHECK(got["bad path 2"] == FetchResult::Status::Error);  // is judged at once too
+  CHECK(emu.count("PUT") == 2);
+  CHECK(emu.count("GET") == 1 + 2 + 1);  // the listing twice (401, then Ok), then the key
+}
+
 TEST_CASE("imds: get_many gives every path its own outcome") {
   Emulator emu;
   REQUIRE(emu.running());
