@@ -23,7 +23,7 @@ std::string read_sysctl(const std::string& path) {
   return v;
 }
 
-void print_text(std::ostream& out, const std::vector<Verdict>& vs, const Plan& plan, size_t wrong) {
+void print_text(Out& out, const std::vector<Verdict>& vs, const Plan& plan, size_t wrong) {
   std::string current;
   for (auto& v : vs) {
     const std::string head = v.probe.ifname + " " + v.probe.source.str();
@@ -44,7 +44,7 @@ void print_text(std::ostream& out, const std::vector<Verdict>& vs, const Plan& p
   out << "\n" << vs.size() << " checked, " << wrong << " wrong\n";
 }
 
-void print_json(std::ostream& out, const std::vector<Verdict>& vs, size_t wrong) {
+void print_json(Out& out, const std::vector<Verdict>& vs, size_t wrong) {
   rapidjson::StringBuffer sb;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
   w.SetIndent(' ', 2);

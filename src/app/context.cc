@@ -58,7 +58,7 @@ std::optional<IpAddr> endpoint_ip(const std::string& url) {
 
 }  // namespace
 
-Context::Context(const Options& o, Log& l, std::ostream& os) : opts(o), log(l), out(os) {}
+Context::Context(const Options& o, Log& l, Out& os) : opts(o), log(l), out(os) {}
 Context::~Context() = default;
 
 std::string Context::path(const std::string& rel) const { return join_root(opts.root, rel); }
