@@ -1,14 +1,23 @@
 // ec2-netcfg: parse the command line, run one command, exit with its status.
-#include <iostream>
+#include <unistd.h>
 
 #include "app/app.h"
+#include "edge/out.h"
 
 int main(int argc, char** argv) {
+  // stderr tied to stdout, as std::cerr to std::cout: a log line (Log flushes each one)
+  // first flushes the output made before it, so a shared terminal or file has both in order.
+  ec2nc::Out out(STDOUT_FILENO);
+  ec2nc::Out err(STDERR_FILENO, &out);
   ec2nc::Options opts;
   std::string error;
   if (!ec2nc::parse_args(argc, argv, &opts, &error)) {
-    std::cerr << "ec2-netcfg: " << error << "\nTry 'ec2-netcfg --help'.\n";
+    err << "ec2-netcfg: " << error << "\nTry 'ec2-netcfg --help'.\n";
     return ec2nc::kExitUsage;
   }
-  return ec2nc::run(opts, std::cout, std::cerr);
+  int rc = ec2nc::run(opts, out, err);
+  // The exit status is the command's: a failed write of stdout does not change it (as
+  // with std::cout before).
+  out.flush();
+  return rc;
 }

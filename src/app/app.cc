@@ -7,7 +7,7 @@
 
 namespace ec2nc {
 
-int run(const Options& opts, std::ostream& out, std::ostream& err) {
+int run(const Options& opts, Out& out, Out& err) {
   Log log(err, opts.verbosity);
   if (opts.command == "help") {
     out << usage_text();

@@ -2,13 +2,12 @@
 // function of parsed options, so tests can drive them without a process.
 #pragma once
 
-#include <ostream>
-
 #include "app/cli.h"
+#include "edge/out.h"
 
 namespace ec2nc {
 
 /// Runs one command. Output for the user goes to `out`; log lines to `err`.
-int run(const Options& opts, std::ostream& out, std::ostream& err);
+int run(const Options& opts, Out& out, Out& err);
 
 }  // namespace ec2nc

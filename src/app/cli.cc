@@ -6,7 +6,6 @@
 #include <cctype>
 #include <cstring>
 #include <set>
-#include <sstream>
 
 #include "core/config.h"
 #include "core/ip.h"
@@ -14,51 +13,51 @@
 namespace ec2nc {
 
 std::string usage_text() {
-  std::ostringstream o;
-  o << "Usage: ec2-netcfg [OPTIONS] COMMAND [IFACE...]\n"
-       "\n"
-       "Makes this EC2 instance's network match what the instance metadata service says:\n"
-       "every private IPv4 and IPv6 address and delegated prefix of every ENI, with a\n"
-       "routing table and source rules per ENI so traffic from each address leaves\n"
-       "through the ENI that owns it.\n"
-       "\n"
-       "Commands:\n"
-       "  apply [IFACE...]     configure the ENIs present on this host (default: all); idempotent\n"
-       "  remove IFACE...      take away what ec2-netcfg configured for IFACE\n"
-       "  show [ENI...]        print the desired state (every ENI in the metadata; an ENI by interface\n"
-       "                       name, MAC or ENI id); changes nothing\n"
-       "  diff [IFACE...]      print what apply would change; changes nothing\n"
-       "  check [IFACE...]     ask the kernel where traffic from every address and delegated\n"
-       "                       prefix leaves (to the internet, its own subnet, the other ENIs'\n"
-       "                       subnets) and name the cause of every wrong answer; changes nothing\n"
-       "  dump-metadata        print what ec2-netcfg reads from IMDS, as JSON (for bug reports)\n"
-       "\n"
-       "Options:\n"
-       "  --backend networkd|netplan|netlink\n"
-       "                       default: config file, else netplan where netplan's YAML renders\n"
-       "                       for networkd (Ubuntu), else networkd when systemd-networkd is\n"
-       "                       installed, else netlink (also where netplan renders for\n"
-       "                       NetworkManager)\n"
-       "  --config FILE        default ROOT/etc/ec2-netcfg/ec2-netcfg.conf (absent = defaults)\n"
-       "  --root DIR           default paths resolve under DIR; the kernel and networkd are left\n"
-       "                       alone (links are still read over netlink)\n"
-       "  --imds-endpoint URL  default $AWS_EC2_METADATA_SERVICE_ENDPOINT, else\n"
-       "                       http://169.254.169.254 (http://[fd00:ec2::254] with\n"
-       "                       AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6)\n"
-       "  --metadata-file FILE read a dump-metadata capture instead of IMDS\n"
-       "  --dry-run            apply/remove: print what would change, change nothing\n"
-       "  --json               show, diff, check, --dry-run: JSON output\n"
-       "  -v, --verbose        more detail (waits, summary)\n"
-       "  -q, --quiet          errors only\n"
-       "  --version, --help\n"
-       "\n"
-       "Exit status: 0 success; 1 failure worth retrying (IMDS unreachable or incomplete,\n"
-       "an invalid value from IMDS, a netlink error); 2 bad usage or configuration.\n"
-       "\n"
-       "Configuration keys (INI):\n";
+  std::string o =
+      "Usage: ec2-netcfg [OPTIONS] COMMAND [IFACE...]\n"
+      "\n"
+      "Makes this EC2 instance's network match what the instance metadata service says:\n"
+      "every private IPv4 and IPv6 address and delegated prefix of every ENI, with a\n"
+      "routing table and source rules per ENI so traffic from each address leaves\n"
+      "through the ENI that owns it.\n"
+      "\n"
+      "Commands:\n"
+      "  apply [IFACE...]     configure the ENIs present on this host (default: all); idempotent\n"
+      "  remove IFACE...      take away what ec2-netcfg configured for IFACE\n"
+      "  show [ENI...]        print the desired state (every ENI in the metadata; an ENI by interface\n"
+      "                       name, MAC or ENI id); changes nothing\n"
+      "  diff [IFACE...]      print what apply would change; changes nothing\n"
+      "  check [IFACE...]     ask the kernel where traffic from every address and delegated\n"
+      "                       prefix leaves (to the internet, its own subnet, the other ENIs'\n"
+      "                       subnets) and name the cause of every wrong answer; changes nothing\n"
+      "  dump-metadata        print what ec2-netcfg reads from IMDS, as JSON (for bug reports)\n"
+      "\n"
+      "Options:\n"
+      "  --backend networkd|netplan|netlink\n"
+      "                       default: config file, else netplan where netplan's YAML renders\n"
+      "                       for networkd (Ubuntu), else networkd when systemd-networkd is\n"
+      "                       installed, else netlink (also where netplan renders for\n"
+      "                       NetworkManager)\n"
+      "  --config FILE        default ROOT/etc/ec2-netcfg/ec2-netcfg.conf (absent = defaults)\n"
+      "  --root DIR           default paths resolve under DIR; the kernel and networkd are left\n"
+      "                       alone (links are still read over netlink)\n"
+      "  --imds-endpoint URL  default $AWS_EC2_METADATA_SERVICE_ENDPOINT, else\n"
+      "                       http://169.254.169.254 (http://[fd00:ec2::254] with\n"
+      "                       AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6)\n"
+      "  --metadata-file FILE read a dump-metadata capture instead of IMDS\n"
+      "  --dry-run            apply/remove: print what would change, change nothing\n"
+      "  --json               show, diff, check, --dry-run: JSON output\n"
+      "  -v, --verbose        more detail (waits, summary)\n"
+      "  -q, --quiet          errors only\n"
+      "  --version, --help\n"
+      "\n"
+      "Exit status: 0 success; 1 failure worth retrying (IMDS unreachable or incomplete,\n"
+      "an invalid value from IMDS, a netlink error); 2 bad usage or configuration.\n"
+      "\n"
+      "Configuration keys (INI):\n";
   for (auto& k : config_keys())
-    o << "  [" << k.section << "] " << k.key << " (default " << k.default_value << ")\n      " << k.help << "\n";
-  return o.str();
+    o += std::string("  [") + k.section + "] " + k.key + " (default " + k.default_value + ")\n      " + k.help + "\n";
+  return o;
 }
 
 bool parse_args(int argc, char** argv, Options* out, std::string* error) {

@@ -5,25 +5,25 @@
 #include <rapidjson/stringbuffer.h>
 
 #include <cstring>
-#include <fstream>
 
 #include "app/commands.h"
 #include "app/metadata_wait.h"
 #include "core/check.h"
 #include "core/plan.h"
+#include "edge/files.h"
 
 namespace ec2nc {
 
 namespace {
 
+/// The first line of /proc/sys/PATH; "" when it cannot be read.
 std::string read_sysctl(const std::string& path) {
-  std::ifstream f("/proc/sys/" + path);
-  std::string v;
-  if (f) std::getline(f, v);
-  return v;
+  std::string text, error;
+  if (!read_file("/proc/sys/" + path, &text, &error)) return "";
+  return text.substr(0, text.find('\n'));
 }
 
-void print_text(std::ostream& out, const std::vector<Verdict>& vs, const Plan& plan, size_t wrong) {
+void print_text(Out& out, const std::vector<Verdict>& vs, const Plan& plan, size_t wrong) {
   std::string current;
   for (auto& v : vs) {
     const std::string head = v.probe.ifname + " " + v.probe.source.str();
@@ -44,7 +44,7 @@ void print_text(std::ostream& out, const std::vector<Verdict>& vs, const Plan& p
   out << "\n" << vs.size() << " checked, " << wrong << " wrong\n";
 }
 
-void print_json(std::ostream& out, const std::vector<Verdict>& vs, size_t wrong) {
+void print_json(Out& out, const std::vector<Verdict>& vs, size_t wrong) {
   rapidjson::StringBuffer sb;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
   w.SetIndent(' ', 2);

@@ -11,7 +11,6 @@
 #include <map>
 #include <cerrno>
 #include <cstring>
-#include <sstream>
 #include <thread>
 
 #include "app/backend.h"
@@ -58,7 +57,7 @@ std::optional<IpAddr> endpoint_ip(const std::string& url) {
 
 }  // namespace
 
-Context::Context(const Options& o, Log& l, std::ostream& os) : opts(o), log(l), out(os) {}
+Context::Context(const Options& o, Log& l, Out& os) : opts(o), log(l), out(os) {}
 Context::~Context() = default;
 
 std::string Context::path(const std::string& rel) const { return join_root(opts.root, rel); }
@@ -346,12 +345,11 @@ bool wait_for_route(Context& ctx, const IpAddr& ip, RouteAnswer* answer, bool* w
 }  // namespace
 
 bool RunLock::acquire(const std::string& dir, Clock::time_point deadline, std::string* error) {
-  std::string partial;
-  std::stringstream ss(dir);
-  std::string part;
-  while (std::getline(ss, part, '/')) {  // parents may be missing under --root
-    partial += part + "/";
-    if (!part.empty()) ::mkdir(partial.c_str(), 0755);
+  // Each component's path, from the first to `dir` itself: parents may be missing under --root.
+  for (size_t start = 0; start < dir.size();) {
+    const size_t end = std::min(dir.find('/', start), dir.size());
+    if (end > start) ::mkdir((dir.substr(0, end) + "/").c_str(), 0755);
+    start = end + 1;
   }
   std::string path = dir + "/lock";
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);

@@ -6,7 +6,6 @@
 #include <chrono>
 #include <memory>
 #include <optional>
-#include <ostream>
 #include <string>
 #include <vector>
 
@@ -15,6 +14,7 @@
 #include "core/config.h"
 #include "core/metadata.h"
 #include "core/netlink.h"
+#include "edge/out.h"
 #include "edge/rtnl.h"
 
 namespace ec2nc {
@@ -30,7 +30,7 @@ extern const char kStateDir[];         ///< run/ec2-netcfg
 struct Context {
   const Options& opts;
   Log& log;
-  std::ostream& out;
+  Out& out;
   Config cfg;
   std::unique_ptr<Backend> backend;
   Clock::time_point deadline;
@@ -40,7 +40,7 @@ struct Context {
   /// The host route to IMDS that prepare_imds_path() added (op AddRoute), if any.
   std::optional<Change> imds_route;
 
-  Context(const Options& o, Log& l, std::ostream& os);
+  Context(const Options& o, Log& l, Out& os);
   ~Context();
   /// --root given: files only; the kernel and networkd are left alone.
   bool offline() const { return !opts.root.empty(); }

@@ -3,14 +3,15 @@
 #pragma once
 
 #include <cstdlib>
-#include <ostream>
 #include <string>
+
+#include "edge/out.h"
 
 namespace ec2nc {
 
 class Log {
  public:
-  Log(std::ostream& err, int verbosity) : err_(err), verbosity_(verbosity) {
+  Log(Out& err, int verbosity) : err_(err), verbosity_(verbosity) {
     journal_ = std::getenv("JOURNAL_STREAM") != nullptr;
   }
   void error(const std::string& m) { line(3, "error: ", m); }
@@ -30,7 +31,7 @@ class Log {
     else err_ << "ec2-netcfg: " << tag << m << "\n";
     err_.flush();
   }
-  std::ostream& err_;
+  Out& err_;
   int verbosity_;
   bool journal_ = false;
 };

@@ -45,7 +45,7 @@ std::string eni_title(const InterfacePlan& ip) {
 
 }  // namespace
 
-void print_plan_text(std::ostream& out, const Plan& plan) {
+void print_plan_text(Out& out, const Plan& plan) {
   for (auto& ip : plan.interfaces) {
     out << eni_title(ip) << "\n";
     if (ip.state != EniMetadata::State::Complete) {
@@ -74,7 +74,7 @@ void print_plan_text(std::ostream& out, const Plan& plan) {
   }
 }
 
-void print_plan_json(std::ostream& out, const Plan& plan) {
+void print_plan_json(Out& out, const Plan& plan) {
   rapidjson::StringBuffer sb;
   rapidjson::PrettyWriter<rapidjson::StringBuffer> w(sb);
   w.SetIndent(' ', 2);
@@ -183,7 +183,7 @@ void print_plan_json(std::ostream& out, const Plan& plan) {
   out << sb.GetString() << "\n";
 }
 
-void print_changes(std::ostream& out, const std::vector<FileChange>& files, const std::vector<Change>& changes,
+void print_changes(Out& out, const std::vector<FileChange>& files, const std::vector<Change>& changes,
                    bool json, const std::string& root) {
   auto shown = [&](const std::string& p) {
     if (!root.empty() && p.compare(0, root.size(), root) == 0) {

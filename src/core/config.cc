@@ -5,7 +5,6 @@
 
 #include <cstring>
 #include <functional>
-#include <sstream>
 
 namespace ec2nc {
 
@@ -96,9 +95,12 @@ const std::vector<KeyRow>& rows() {
       {{"main", "ignore", "(none)",
         "space-separated interface names or MACs (shell globs) that ec2-netcfg leaves alone"},
        [](Config& c, const std::string& v) -> std::string {
-         std::istringstream in(v);
-         std::string w;
-         while (in >> w) c.ignore.push_back(w);
+         const char* space = " \t\n\v\f\r";  // isspace() in the C locale
+         for (size_t b = v.find_first_not_of(space); b != std::string::npos; b = v.find_first_not_of(space, b)) {
+           size_t e = v.find_first_of(space, b);
+           c.ignore.push_back(v.substr(b, e - b));
+           b = e;
+         }
          return "";
        }},
       {{"main", "aws-vpc-cni", "auto",

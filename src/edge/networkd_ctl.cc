@@ -3,11 +3,11 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
-#include <fstream>
+#include <algorithm>
 #include <map>
-#include <regex>
 #include <vector>
 
+#include "edge/files.h"
 #include "edge/spawn.h"
 
 namespace ec2nc {
@@ -15,6 +15,43 @@ namespace ec2nc {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// isspace() in the C locale: what \s meant in the std::regex this parser replaced.
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r'; }
+
+/// `line` from `pos` on is whitespace only.
+bool only_space_from(const std::string& line, size_t pos) {
+  for (; pos < line.size(); ++pos)
+    if (!is_space(line[pos])) return false;
+  return true;
+}
+
+size_t skip_space(const std::string& line, size_t pos) {
+  while (pos < line.size() && is_space(line[pos])) ++pos;
+  return pos;
+}
+
+/// `\s*[NAME]\s*`: the section's name (anything up to the first ']'), else nullopt.
+std::optional<std::string> section_header(const std::string& line) {
+  size_t open = skip_space(line, 0);
+  if (open == line.size() || line[open] != '[') return std::nullopt;
+  size_t close = line.find(']', open + 1);
+  if (close == std::string::npos || !only_space_from(line, close + 1)) return std::nullopt;
+  return line.substr(open + 1, close - open - 1);
+}
+
+/// `\s*KEY\s*=\s*VALUE\s*` with VALUE one non-empty word: the value, else nullopt.
+std::optional<std::string> key_value(const std::string& line, const std::string& key) {
+  size_t pos = skip_space(line, 0);
+  if (line.compare(pos, key.size(), key) != 0) return std::nullopt;
+  pos = skip_space(line, pos + key.size());
+  if (pos == line.size() || line[pos] != '=') return std::nullopt;
+  const size_t begin = skip_space(line, pos + 1);
+  size_t end = begin;
+  while (end < line.size() && !is_space(line[end])) ++end;
+  if (end == begin || !only_space_from(line, end)) return std::nullopt;
+  return line.substr(begin, end - begin);
+}
 
 bool exists(const std::string& p) {
   struct stat st;
@@ -60,18 +97,28 @@ UnitResult systemctl(const std::vector<std::string>& args, Clock::time_point dea
 
 }  // namespace
 
+std::optional<std::string> foreign_rules_setting(const std::string& text) {
+  std::optional<std::string> setting;
+  std::string current;
+  for (size_t begin = 0; begin < text.size();) {
+    const size_t end = std::min(text.find('\n', begin), text.size());
+    const std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
+    if (auto name = section_header(line)) {
+      current = *name;
+    } else if (current == "Network") {
+      if (auto value = key_value(line, "ManageForeignRoutingPolicyRules")) setting = value;
+    }
+  }
+  return setting;
+}
+
 NetworkdConf networkd_conf() {
-  static const std::regex key(R"(^\s*ManageForeignRoutingPolicyRules\s*=\s*(\S+)\s*$)");
-  static const std::regex section(R"(^\s*\[([^\]]*)\]\s*$)");
   std::string setting, setting_file;
   for (auto& f : networkd_conf_files()) {
-    std::ifstream in(f);
-    std::string line, current;
-    while (std::getline(in, line)) {
-      std::smatch m;
-      if (std::regex_match(line, m, section)) current = m[1];
-      else if (current == "Network" && std::regex_match(line, m, key)) setting = m[1], setting_file = f;
-    }
+    std::string text, unread;  // a file that cannot be read sets nothing
+    if (!read_file(f, &text, &unread)) continue;
+    if (auto value = foreign_rules_setting(text)) setting = *value, setting_file = f;
   }
   NetworkdConf c;
   c.keeps_foreign_rules = setting == "no" || setting == "false" || setting == "0" || setting == "off";

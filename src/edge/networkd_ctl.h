@@ -12,6 +12,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 
 namespace ec2nc {
@@ -24,6 +25,12 @@ struct NetworkdConf {
   std::string detail;                ///< Which file set it, or that none did.
 };
 NetworkdConf networkd_conf();
+
+/// The value of the last ManageForeignRoutingPolicyRules= in section [Network] of one
+/// networkd.conf text, nullopt when it sets none. A section header is `[NAME]` alone on
+/// its line (NAME: up to the first ']'), the setting `ManageForeignRoutingPolicyRules =
+/// VALUE` with VALUE one word; whitespace may surround each part; other lines are skipped.
+std::optional<std::string> foreign_rules_setting(const std::string& text);
 
 /// True when systemd runs as PID 1 here (/run/systemd/system exists): units can be restarted.
 bool systemd_booted();

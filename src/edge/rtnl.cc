@@ -4,6 +4,7 @@
 #include "edge/rtnl.h"
 
 #include <linux/netlink.h>
+#include <fcntl.h>
 #include <linux/rtnetlink.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -15,10 +16,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <fstream>
-#include <sstream>
 
 #include "core/netlink_codec.h"
+#include "edge/files.h"
 
 namespace ec2nc {
 
@@ -82,11 +82,19 @@ bool benign(Change::Op op, int err) {
 
 bool write_sysctl(const std::string& path, const std::string& value, std::string* error) {
   const std::string full = "/proc/sys/" + path;
-  std::ofstream f(full);
-  if (f) f << value << "\n";
-  if (f) f.close();
-  if (!f) {
-    *error = "cannot write " + full + ": " + errno_text(errno);
+  const std::string line = value + "\n";
+  // The flags std::ofstream opened with (fopen's "w"): a failure reports the errno it did.
+  const int fd = ::open(full.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+  int e = fd < 0 ? errno : 0;
+  for (size_t done = 0; !e && done < line.size();) {
+    ssize_t n = ::write(fd, line.data() + done, line.size() - done);
+    if (n > 0) done += size_t(n);
+    else if (n == 0) e = EIO;  // no progress: a sysctl that takes no more
+    else if (errno != EINTR) e = errno;
+  }
+  if (fd >= 0 && ::close(fd) != 0 && !e) e = errno;
+  if (e) {
+    *error = "cannot write " + full + ": " + errno_text(e);
     return false;
   }
   return true;
@@ -202,9 +210,9 @@ bool Rtnl::dump_all(HostState* out, std::string* error) {
     for (auto& a : st.addresses) a.proto = 0;
   for (auto& l : st.links) {
     const std::string path = "net/ipv6/conf/" + l.name + "/ra_defrtr_metric";
-    std::ifstream f("/proc/sys/" + path);
-    std::string value;
-    if (f && std::getline(f, value)) st.sysctls[path] = value;
+    std::string text, unread;  // an entry that cannot be read, or is empty, is left out
+    if (read_file("/proc/sys/" + path, &text, &unread) && !text.empty())
+      st.sysctls[path] = text.substr(0, text.find('\n'));
   }
   *out = std::move(st);
   return true;

@@ -35,3 +35,16 @@ TEST_CASE("config: defaults, values, errors with file and line") {
   CHECK(!parse_config("garbage line\n", "x.conf", &c, &err));
   CHECK(err.find("x.conf:1:") == 0);
 }
+
+TEST_CASE("config: ignore splits on any whitespace, as reading words from a stream did") {
+  Config c;
+  std::string err;
+  REQUIRE(parse_config("[main]\nignore = ens7 \t02:aa:*\v\f  eth* \r\n", "x.conf", &c, &err));
+  CHECK(c.ignore == std::vector<std::string>{"ens7", "02:aa:*", "eth*"});
+  REQUIRE(parse_config("[main]\nignore = e\xc3\xa9 x\n", "x.conf", &c, &err));
+  CHECK(c.ignore == std::vector<std::string>{"e\xc3\xa9", "x"});
+  REQUIRE(parse_config("[main]\nignore =\n", "x.conf", &c, &err));
+  CHECK(c.ignore.empty());
+  REQUIRE(parse_config("[main]\nignore = one\n", "x.conf", &c, &err));
+  CHECK(c.ignore == std::vector<std::string>{"one"});
+}
