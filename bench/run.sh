@@ -2,24 +2,34 @@
 # ec2-netcfg's benchmark (figures, not assertions: the machine may be shared). For each
 # scenario of bench/scenarios.py (1 ENI x 1 address up to 15 ENIs x 50 IPv4 + 10 IPv6)
 # and each IMDS latency: an instance in network namespaces of its own (veths carrying the
-# capture's MACs, each with a router namespace), the IMDS emulator on 127.0.0.1 inside it
+# capture's MACs, each with a router namespace), an IMDSv2 server on 127.0.0.1 inside it
 # answering after LATENCY ms, and the netlink backend against the real kernel; then a
 # first apply (everything new) and a no-change apply, RUNS times each (a `remove` between
 # first applies). Per figure, the median of the runs: wall and CPU time and peak RSS of
 # the binary alone (bench/launch.c: vfork + wait4), IMDS requests and TCP connections
-# (the emulator's log), the longest chain of requests that waited on each other (the
+# (the server's log), the longest chain of requests that waited on each other (the
 # binary's -v summary; a client without that figure sends one request at a time, so
 # there it is the request count), netlink messages and kernel changes (the -v summary),
 # files written under /run. Also `--help` and the stripped binary's size. Needs root.
 #
+# The IMDS server is bench/imds_server.c (compiled here, one thread, epoll): the answers
+# of the tests' emulator, tests/tools/imds_emulator.py, every one LATENCY ms after its
+# request, side by side across connections, as EC2's IMDS does whatever the concurrency.
+# The Python emulator itself is slower than what it emulates (threads under one
+# interpreter lock: 8 requests at once take it ~1 ms at 0 ms latency, ~2 ms at 1 ms), so
+# against it the figures measure Python more than ec2-netcfg; `--emulator python` uses it
+# anyway, for comparison. test_bench_imds_server checks both answer alike.
+#
 #   sudo bench/run.sh [--bin FILE] [--runs N] [--latency "0 1"] [--scenarios "NAME..."]
-#                     [--out FILE] [--label TEXT] [--config FILE] [--smoke]
+#                     [--out FILE] [--label TEXT] [--config FILE] [--emulator c|python]
+#                     [--smoke] [--help]
 #
 #   --bin       the binary (default: build/ec2-netcfg)
 #   --runs      runs per figure (default 5)
 #   --out       also keep the raw results there, one JSON object a line
 #   --label     names the binary in the raw results (e.g. before/after)
 #   --config    ec2-netcfg's configuration file for the applies (e.g. [imds] connections)
+#   --emulator  c (default): bench/imds_server.c; python: tests/tools/imds_emulator.py
 #   --smoke     one scenario (2x2+dual-stack), one run, 1 ms: CI's check that it runs
 # bench/report.py turns raw results into the README's table (and compares two).
 set -uo pipefail
@@ -31,6 +41,12 @@ SCENARIOS=
 OUT=
 LABEL=
 CONFIG=
+EMULATOR=c
+usage() {
+  echo "usage: bench/run.sh [--bin FILE] [--runs N] [--latency \"MS...\"] [--scenarios \"NAME...\"] [--out FILE]"
+  echo "                    [--label TEXT] [--config FILE] [--emulator c|python] [--smoke] [--help]"
+  echo "  (IMDS: bench/imds_server.c, or with --emulator python tests/tools/imds_emulator.py)"
+}
 while [ $# -gt 0 ]; do
   case $1 in
     --bin) BIN=$2; shift 2 ;;
@@ -40,11 +56,13 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift 2 ;;
     --label) LABEL=$2; shift 2 ;;
     --config) CONFIG=$(cd "$(dirname "$2")" && pwd)/$(basename "$2"); shift 2 ;;
+    --emulator) EMULATOR=$2; shift 2 ;;
     --smoke) SCENARIOS=2x2+dual-stack RUNS=1 LATENCIES=1; shift ;;
-    *) echo "usage: bench/run.sh [--bin FILE] [--runs N] [--latency \"MS...\"] [--scenarios \"NAME...\"] [--out FILE] [--label TEXT] [--config FILE] [--smoke]" >&2
-       exit 2 ;;
+    --help|-h) usage; exit 0 ;;
+    *) usage >&2; exit 2 ;;
   esac
 done
+case $EMULATOR in c|python) ;; *) echo "bench: --emulator c or python, not $EMULATOR" >&2; exit 2 ;; esac
 [ -x "$BIN" ] || { echo "bench: no binary at $BIN (build first)" >&2; exit 2; }
 BIN=$(cd "$(dirname "$BIN")" && pwd)/$(basename "$BIN")
 [ -n "$OUT" ] && OUT=$(cd "$(dirname "$OUT")" && pwd)/$(basename "$OUT")
@@ -58,6 +76,9 @@ mkdir -p "$TMP/run"
 mount -t tmpfs -o size=64m,mode=0755 ec2nc-bench "$TMP/run" || { echo "bench: cannot mount a tmpfs" >&2; exit 2; }
 trap 'umount "$TMP/run" 2>/dev/null; cleanup' EXIT
 cc -O2 -o "$TMP/launch" "$SRC/bench/launch.c" || { echo "bench: cannot compile bench/launch.c" >&2; exit 2; }
+if [ "$EMULATOR" = c ]; then
+  cc -O2 -o "$TMP/imds_server" "$SRC/bench/imds_server.c" || { echo "bench: cannot compile bench/imds_server.c" >&2; exit 2; }
+fi
 RESULTS=$TMP/results.jsonl
 : > "$RESULTS"
 BASE_INST=$INST
@@ -105,7 +126,7 @@ measure() {
   [ "$rc" = 0 ] || echo "bench: $scen ${lat} ms $kind run $run: exit $rc: $(tail -2 "$TMP/apply.log")" >&2
   local written
   written=$(comm -13 <(echo "$before_files") <(files_snapshot) | grep -c . )
-  # IMDS requests and connections of this run: the emulator's log lines it added.
+  # IMDS requests and connections of this run: the server's log lines it added.
   local imds
   imds=$(tail -n +"$((lines_before + 1))" "$TMP/imds.log" | python3 -c '
 import json, sys
@@ -120,7 +141,7 @@ print(len(lines), len({l["connection"] for l in lines}))')
   msgs=$(sed -nE 's/.* ([0-9]+) netlink message.*/\1/p' <<< "$done_line")
   rounds=$(sed -nE 's/.* in ([0-9]+) round.*/\1/p' <<< "$done_line")
   [ -n "$rounds" ] || rounds=$requests  # a client that sends one request at a time
-  result label="$LABEL" kind="$kind" scenario="$scen" enis="$ENIS" v4="$V4" v6="$V6" latency_ms="$lat" run="$run" \
+  result label="$LABEL" emulator="$EMULATOR" kind="$kind" scenario="$scen" enis="$ENIS" v4="$V4" v6="$V6" latency_ms="$lat" run="$run" \
     wall_us="$wall" user_us="$user" sys_us="$sys" rss_kb="$rss" status="$status" requests="${requests:-0}" \
     connections="${conns:-0}" rounds="${rounds:-0}" netlink="${msgs:-0}" changes="${changes:-0}" files="$written"
 }
@@ -157,16 +178,25 @@ teardown_scenario() {
 }
 
 IMDS_PID=
+# start_emulator CAPTURE LATENCY: the IMDS server (bench/imds_server.c, or the Python
+# emulator) on 127.0.0.1 inside the instance namespace; sets IMDS_URL.
 start_emulator() {
   rm -f "$TMP/imds.port" "$TMP/imds.log"
   cp "$1" "$TMP/imds.json"
-  ip netns exec "$INST" python3 "$SRC/tests/tools/imds_emulator.py" --capture "$TMP/imds.json" \
-    --port-file "$TMP/imds.port" --log "$TMP/imds.log" --latency-ms "$2" --max-seconds 600 &
+  if [ "$EMULATOR" = c ]; then
+    # The C server reads no JSON: the capture flattened into path/body pairs first.
+    python3 "$SRC/bench/imds_paths.py" "$TMP/imds.json" "$TMP/imds.paths" || { echo "bench: bench/imds_paths.py failed" >&2; exit 1; }
+    ip netns exec "$INST" "$TMP/imds_server" --paths "$TMP/imds.paths" \
+      --port-file "$TMP/imds.port" --log "$TMP/imds.log" --latency-ms "$2" --max-seconds 600 &
+  else
+    ip netns exec "$INST" python3 "$SRC/tests/tools/imds_emulator.py" --capture "$TMP/imds.json" \
+      --port-file "$TMP/imds.port" --log "$TMP/imds.log" --latency-ms "$2" --max-seconds 600 &
+  fi
   IMDS_PID=$!
   PIDS+=("$IMDS_PID")
   local i
   for i in $(seq 200); do [ -f "$TMP/imds.port" ] && break; sleep 0.05; done
-  [ -f "$TMP/imds.port" ] || { echo "bench: IMDS emulator did not start" >&2; exit 1; }
+  [ -f "$TMP/imds.port" ] || { echo "bench: the IMDS server ($EMULATOR) did not start" >&2; exit 1; }
   IMDS_URL="http://127.0.0.1:$(cat "$TMP/imds.port")"
 }
 stop_emulator() { [ -n "$IMDS_PID" ] && kill "$IMDS_PID" 2>/dev/null && wait "$IMDS_PID" 2>/dev/null; IMDS_PID=; }
