@@ -123,10 +123,10 @@ const std::vector<KeyRow>& rows() {
         "tries per IMDS request on timeouts, dropped connections, 429 and 5xx (exponential backoff "
         "with jitter), always within wait-timeout"},
        unsigned_setter(&Config::imds_attempts, 1, 100)},
-      {{"imds", "connections", "8",
+      {{"imds", "connections", "16",
         "IMDS requests in flight together at most, each on a kept-alive connection of its own "
         "(requests that do not depend on each other: the ENIs' listings, their keys)"},
-       unsigned_setter(&Config::imds_connections, 1, 16)},
+       unsigned_setter(&Config::imds_connections, 1, 32)},
   };
   return table;
 }

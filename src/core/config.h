@@ -18,7 +18,10 @@ struct Config {
   unsigned imds_connect_timeout_ms = 1000;  ///< TCP connect bound per IMDS request.
   unsigned imds_request_timeout_ms = 3000;  ///< Whole-request bound per IMDS request.
   unsigned imds_attempts = 6;          ///< Tries per IMDS request (exponential backoff).
-  unsigned imds_connections = 8;       ///< IMDS requests in flight together at most.
+  /// IMDS requests in flight together at most: 16 carries a two-ENI dual-stack
+  /// instance's keys (14) in one round; a run stays far below the 1024 packets a second
+  /// an ENI may send to link-local services.
+  unsigned imds_connections = 16;
   unsigned wait_timeout_s = 60;        ///< One bound on a run's retries and propagation waits.
   /// "auto": leave every ENI alone when the AWS VPC CNI is installed (EKS), "yes": it
   /// is (same), "no": configure ENIs regardless.

@@ -23,7 +23,7 @@ struct ImdsOptions {
   unsigned attempts = 6;            ///< Tries per request (first one included).
   /// Requests in flight together at most (get_many), each on a kept-alive connection of
   /// its own: as many connections at most.
-  unsigned max_connections = 8;
+  unsigned max_connections = 16;
   unsigned token_ttl_s = 21600;
   /// Longest wait a Retry-After (seconds form, on 429 and 503) can ask for; a longer one
   /// is cut to this. A wait that would end past `deadline` is not started: the request

@@ -10,7 +10,7 @@ TEST_CASE("config: defaults, values, errors with file and line") {
   REQUIRE(parse_config("", "x.conf", &c, &err));
   CHECK(c.table_base == 10000);
   CHECK(c.primary_rules);
-  CHECK(c.imds_connections == 8);
+  CHECK(c.imds_connections == 16);
   REQUIRE(parse_config("[main]\ntable-base = 20000\nprimary-rules = no\nignore = ens7 02:aa:*\n[imds]\nattempts = 3\n"
                        "connections = 2\n",
                        "x.conf", &c, &err));
@@ -20,7 +20,7 @@ TEST_CASE("config: defaults, values, errors with file and line") {
   CHECK(c.imds_connections == 2);
   Config d;
   CHECK(!parse_config("[imds]\nconnections = 0\n", "x.conf", &d, &err));
-  CHECK(!parse_config("[imds]\nconnections = 17\n", "x.conf", &d, &err));
+  CHECK(!parse_config("[imds]\nconnections = 33\n", "x.conf", &d, &err));
   CHECK(config_ignores(c, "ens7", "02:86:00:00:00:01"));
   CHECK(config_ignores(c, "ens9", "02:AA:00:00:00:01"));
   CHECK(!config_ignores(c, "ens5", "02:86:00:00:00:01"));
