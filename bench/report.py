@@ -5,6 +5,10 @@ other tenants' load).
 
     report.py RESULTS.jsonl                 the figures of one binary
     report.py BEFORE.jsonl AFTER.jsonl      each figure as "before -> after"
+
+Then, for the last binary and each IMDS latency and kind of apply, CPU time against the
+shape: a least-squares fit CPU = a + b x ENIs + c x addresses (addresses: the
+instance's IPv4 and IPv6 addresses, all ENIs), with each scenario's deviation from it.
 """
 import json
 import statistics
@@ -68,6 +72,57 @@ def medians(rows):
     return out, order, own
 
 
+def addresses(m):
+    """The instance's IPv4 + IPv6 addresses: ENIs x per-ENI counts ("2/1": one figure
+    per ENI)."""
+    def total(v):
+        if isinstance(v, str) and "/" in v:
+            return sum(int(x) for x in v.split("/"))
+        return int(v) * m["enis"]
+    return total(m["v4"]) + total(m["v6"])
+
+
+def solve(a, b):
+    """x with a x = b (Gaussian elimination with partial pivoting; a is small)."""
+    n = len(b)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for c in range(n):
+        p = max(range(c, n), key=lambda r: abs(m[r][c]))
+        if abs(m[p][c]) < 1e-12:
+            return None
+        m[c], m[p] = m[p], m[c]
+        for r in range(n):
+            if r != c:
+                f = m[r][c] / m[c][c]
+                m[r] = [x - f * y for x, y in zip(m[r], m[c])]
+    return [m[i][n] / m[i][i] for i in range(n)]
+
+
+def linearity(figures, order):
+    """Lines of the fit CPU = a + b ENIs + c addresses, per latency and kind (at least
+    four scenarios needed)."""
+    lines = []
+    for lat in sorted({k[1] for k in order}):
+        for kind in KINDS:
+            keys = [k for k in order if k[1] == lat and k[2] == kind and "cpu_us" in figures[k]]
+            if len(keys) < 4:
+                continue
+            xs = [(1.0, figures[k]["enis"], addresses(figures[k])) for k in keys]
+            ys = [figures[k]["cpu_us"] / 1000 for k in keys]
+            ata = [[sum(x[i] * x[j] for x in xs) for j in range(3)] for i in range(3)]
+            aty = [sum(x[i] * y for x, y in zip(xs, ys)) for i in range(3)]
+            coef = solve(ata, aty)
+            if coef is None:
+                continue
+            dev = []
+            for k, x, y in zip(keys, xs, ys):
+                fit = sum(c * v for c, v in zip(coef, x))
+                dev.append("%s %.1f (fit %.1f)" % (k[0], y, fit))
+            lines.append("- %s ms, %s: CPU ms = %.2f + %.3f x ENIs + %.4f x addresses; %s" % (
+                lat, KINDS[kind], coef[0], coef[1], coef[2], ", ".join(dev)))
+    return lines
+
+
 def cell(fmt, scale, *values):
     return " -> ".join("-" if v is None else fmt % (v * scale) for v in values)
 
@@ -103,6 +158,13 @@ def main():
     runs = sorted({f[k]["runs"] for f in figures for k in f})
     print()
     print("Medians of %s run(s) each." % "/".join(str(r) for r in runs))
+    fit = linearity(figures[-1], order)
+    if fit:
+        print()
+        print("CPU time against the shape (least squares over the scenarios; each scenario's median and the fit's value):")
+        print()
+        for line in fit:
+            print(line)
 
 
 if __name__ == "__main__":
