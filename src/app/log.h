@@ -25,9 +25,14 @@ class Log {
   }
 
  private:
+  // The line is put together first: std::cerr writes each insertion with a system call
+  // of its own (a first apply logs a line per kernel change), and a line written whole
+  // is never split by another writer on the same stream.
   void line(int prio, const char* tag, const std::string& m) {
-    if (journal_) err_ << "<" << prio << ">" << m << "\n";
-    else err_ << "ec2-netcfg: " << tag << m << "\n";
+    std::string l = journal_ ? "<" + std::to_string(prio) + ">" : std::string("ec2-netcfg: ") + tag;
+    l += m;
+    l += '\n';
+    err_ << l;
     err_.flush();
   }
   std::ostream& err_;
