@@ -199,7 +199,10 @@ int cmd_apply(Context& ctx, bool change_things) {
 
 std::set<std::string> execute_changes(Context& ctx, const std::vector<Change>& changes, std::vector<Change>* done) {
   if (changes.empty()) return {};
-  auto rep = run_transactions(changes, [&](const Change& c, std::string* e) { return ctx.rtnl.send(c, e); });
+  auto rep = run_transactions(changes, [&](const std::vector<const Change*>& offered, std::vector<SendResult>* results,
+                                            std::vector<std::string>* errors) {
+    return ctx.rtnl.send_batch(offered, results, errors);
+  });
   for (auto& c : rep.done) ctx.log.info(c.describe());
   for (auto& e : rep.errors) ctx.log.error("netlink: " + e);
   for (auto& u : rep.undone) ctx.log.info("undone: " + u.describe());

@@ -22,7 +22,7 @@ int cmd_check(Context& ctx);
 /// dump-metadata: what ec2-netcfg reads from IMDS, as a capture.
 int cmd_dump(Context& ctx);
 
-/// Sends a change set one interface at a time, all or nothing for each, logging what
+/// Sends a change set in batches, each interface all or nothing, logging what
 /// happened; returns the interfaces ("" = host-wide rules) left as they were.
 std::set<std::string> execute_changes(Context& ctx, const std::vector<Change>& changes,
                                       std::vector<Change>* done = nullptr);

@@ -26,9 +26,13 @@ class Log {
   }
 
  private:
+  // Each line goes out whole in one write (a first apply logs a line per kernel change),
+  // never split by another writer on the same stream.
   void line(int prio, const char* tag, const std::string& m) {
-    if (journal_) err_ << "<" << prio << ">" << m << "\n";
-    else err_ << "ec2-netcfg: " << tag << m << "\n";
+    std::string l = journal_ ? "<" + std::to_string(prio) + ">" : std::string("ec2-netcfg: ") + tag;
+    l += m;
+    l += '\n';
+    err_ << l;
     err_.flush();
   }
   Out& err_;

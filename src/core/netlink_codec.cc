@@ -23,7 +23,7 @@ namespace ec2nc {
 namespace {
 
 // Large enough for any single request built here.
-constexpr size_t kRequestBuf = 256;
+constexpr size_t kRequestBuf = kMaxRequestSize;
 constexpr uint32_t kInfinity = 0xffffffffu;
 // FRA_SUPPRESS_* value meaning "not set" (-1).
 constexpr uint32_t kNoSuppress = 0xffffffffu;
@@ -274,6 +274,26 @@ bool encode_change(const Change& c, uint32_t seq, NlMessage* out) {
     case Change::Op::SetSysctl: return false;
   }
   return false;
+}
+
+bool encode_batch(const Change* const* changes, size_t n, uint32_t first_seq, NlMessage* out) {
+  out->clear();
+  out->reserve(n * kMaxRequestSize);
+  NlMessage one;
+  size_t last = 0;  // offset of the last message
+  for (size_t i = 0; i < n; ++i) {
+    if (!encode_change(*changes[i], first_seq + uint32_t(i), &one)) {
+      out->clear();
+      return false;
+    }
+    last = out->size();
+    out->insert(out->end(), one.begin(), one.end());
+    out->resize(MNL_ALIGN(out->size()), 0);  // the next header starts aligned
+    auto* nlh = reinterpret_cast<nlmsghdr*>(out->data() + last);
+    nlh->nlmsg_flags &= uint16_t(~NLM_F_ACK);
+  }
+  if (n > 0) reinterpret_cast<nlmsghdr*>(out->data() + last)->nlmsg_flags |= NLM_F_ACK;
+  return true;
 }
 
 NlMessage encode_dump(uint16_t type, uint8_t family, uint32_t seq) {

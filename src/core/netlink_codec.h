@@ -18,8 +18,12 @@ struct nlmsghdr;
 
 namespace ec2nc {
 
-/// One encoded netlink request, exactly nlmsg_len bytes long.
+/// One encoded netlink request, exactly nlmsg_len bytes long (or, from encode_batch,
+/// several back to back).
 using NlMessage = std::vector<uint8_t>;
+
+/// No request built here is longer (a batch's size follows from its count).
+constexpr size_t kMaxRequestSize = 256;
 
 /// RTM_NEWADDR (add) or RTM_DELADDR. Adds carry IFA_PROTO kOwnProto, IFA_F_NODAD for
 /// IPv6 and, for a deprecated address, preferred lifetime 0 with an infinite valid one.
@@ -40,6 +44,13 @@ NlMessage encode_link_group(int ifindex, uint32_t group, uint32_t seq);
 
 /// The request for one change. False for changes that are not netlink (SetSysctl).
 bool encode_change(const Change& c, uint32_t seq, NlMessage* out);
+
+/// The requests for changes[0..n) back to back, for one send: sequence numbers
+/// first_seq, first_seq + 1, ..., NLM_F_ACK on the last only. The kernel carries them
+/// out in order and answers each one that fails with an error even without NLM_F_ACK,
+/// so the last one's answer comes after everything it says about the others. False
+/// (and `out` empty) when one of them is not netlink.
+bool encode_batch(const Change* const* changes, size_t n, uint32_t first_seq, NlMessage* out);
 
 /// A dump request (NLM_F_DUMP): RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE (all tables)
 /// or RTM_GETRULE, for `family` (AF_UNSPEC, AF_INET or AF_INET6).

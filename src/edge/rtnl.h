@@ -37,20 +37,32 @@ class Rtnl {
   /// Links, addresses, routes (all tables) and rules of both families.
   bool dump_all(HostState* out, std::string* error);
   /// Carries out one change with NLM_F_ACK (a sysctl by writing /proc/sys). EEXIST on
-  /// add and ENOENT/ESRCH on delete mean it already held. On failure `error` gives the
-  /// kernel's reason (with the extended ack message). Feeds run_transactions.
+  /// add and ENOENT/ESRCH/EADDRNOTAVAIL on delete mean it already held. On failure
+  /// `error` gives the kernel's reason (with the extended ack message).
   SendResult send(const Change& c, std::string* error);
+  /// A SendBatch (feeds run_transactions): the leading netlink changes of `offered`, up
+  /// to a batch's limit, in one send, NLM_F_ACK on the last only; a change the kernel
+  /// says nothing about before that last ack was made. A sysctl goes alone (and ends
+  /// the batch before it). Results as send() gives them; when the kernel's answers
+  /// cannot all be read (the deadline, a lost answer), each change not accounted for
+  /// is Failed, saying why.
+  size_t send_batch(const std::vector<const Change*>& offered, std::vector<SendResult>* results,
+                    std::vector<std::string>* errors);
   /// The kernel's routing decision for DST from SRC (arriving on `iif` when > 0), as
   /// `ip route get` asks it. False + error when the question could not be asked.
   bool route_query(const IpAddr& dst, const std::optional<IpAddr>& src, int iif, RouteAnswer* out,
                    std::string* error);
-  /// Netlink messages sent so far (requests, dumps included).
+  /// Netlink messages sent so far (requests, dumps included; a batch counts each of its
+  /// messages).
   unsigned messages() const { return messages_; }
+  /// The most changes one batch holds on this socket (see open()).
+  size_t batch_limit() const { return batch_limit_; }
 
  private:
   struct mnl_socket* sock_ = nullptr;
   unsigned seq_ = 0;
   unsigned messages_ = 0;
+  size_t batch_limit_ = 1;
   unsigned portid_ = 0;
   std::vector<uint8_t> ack_buf_;
   std::chrono::steady_clock::time_point deadline_ = std::chrono::steady_clock::time_point::max();

@@ -10,6 +10,7 @@
 #include <linux/rtnetlink.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstring>
 #include <vector>
@@ -312,6 +313,48 @@ TEST_CASE("encode: change dispatch; sysctl is not netlink") {
   CHECK(protocol_of(m) == 4);
   c.op = Change::Op::SetSysctl;
   CHECK(!encode_change(c, 1, &m));
+}
+
+TEST_CASE("encode: a batch is the changes' requests back to back, numbered on, NLM_F_ACK on the last only") {
+  Change up;
+  up.op = Change::Op::SetLinkUp;
+  up.ifindex = 3;
+  Change a;
+  a.op = Change::Op::AddAddress;
+  a.ifindex = 3;
+  a.address.prefix = pfx("10.0.1.21/32");
+  Change r;
+  r.op = Change::Op::DelRule;
+  r.rule.from = pfx("10.0.1.21/32");
+  r.rule.table = r.rule.priority = 10001;
+  const Change* cs[] = {&up, &a, &r};
+  NlMessage batch;
+  REQUIRE(encode_batch(cs, 3, 0xfffffffeu, &batch));  // sequence numbers wrap
+  size_t off = 0;
+  const uint32_t seqs[] = {0xfffffffeu, 0xffffffffu, 0};
+  for (int i = 0; i < 3; ++i) {
+    NlMessage one;
+    REQUIRE(encode_change(*cs[i], seqs[i], &one));
+    REQUIRE(off + one.size() <= batch.size());
+    auto* nlh = reinterpret_cast<const nlmsghdr*>(batch.data() + off);
+    CHECK(nlh->nlmsg_len == one.size());
+    CHECK(nlh->nlmsg_seq == seqs[i]);
+    CHECK(nlh->nlmsg_flags == (i == 2 ? reinterpret_cast<const nlmsghdr*>(one.data())->nlmsg_flags
+                                      : reinterpret_cast<const nlmsghdr*>(one.data())->nlmsg_flags & ~NLM_F_ACK));
+    CHECK((reinterpret_cast<const nlmsghdr*>(one.data())->nlmsg_flags & NLM_F_ACK) != 0);
+    // Past the header the bytes are the single request's.
+    CHECK(std::equal(one.begin() + 8, one.end(), batch.begin() + std::ptrdiff_t(off) + 8));
+    CHECK(one.size() <= kMaxRequestSize);
+    off += MNL_ALIGN(one.size());
+  }
+  CHECK(off == batch.size());
+  Change sc;
+  sc.op = Change::Op::SetSysctl;
+  const Change* with_sysctl[] = {&up, &sc};
+  CHECK_FALSE(encode_batch(with_sysctl, 2, 1, &batch));
+  CHECK(batch.empty());
+  CHECK(encode_batch(cs, 0, 1, &batch));
+  CHECK(batch.empty());
 }
 
 TEST_CASE("encode: dump requests") {
