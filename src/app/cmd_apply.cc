@@ -71,7 +71,12 @@ int cmd_apply(Context& ctx, bool change_things) {
 
   prepare_imds_path(ctx, links);
   InstanceMetadata md;
-  if ((rc = read_metadata_retrying(ctx, ctx.opts.metadata_file.empty(), &md))) return rc;
+  // The host's ENI links: their listings go out with the first IMDS requests.
+  std::vector<MacAddr> likely;
+  for (auto& l : links)
+    if (l.can_be_eni() && (wanted.empty() || std::find(wanted.begin(), wanted.end(), l.mac) != wanted.end()))
+      likely.push_back(l.mac);
+  if ((rc = read_metadata_retrying(ctx, ctx.opts.metadata_file.empty(), &md, false, likely))) return rc;
 
   RunState state;
   bool state_ok = true;

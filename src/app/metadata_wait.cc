@@ -14,12 +14,13 @@ long seconds_left(const Context& ctx) {
 
 }  // namespace
 
-int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out, bool elastic_ips) {
+int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out, bool elastic_ips,
+                           const std::vector<MacAddr>& likely) {
   std::mt19937 rng(std::random_device{}());
   unsigned delay_ms = 250;
   bool told = false;
   while (true) {
-    MetadataRead rd = read_metadata(*ctx.source, {}, elastic_ips);
+    MetadataRead rd = read_metadata(*ctx.source, {}, elastic_ips, likely);
     if (rd.fatal.empty()) {
       *out = std::move(rd.instance);
       return kExitOk;

@@ -17,7 +17,9 @@ namespace ec2nc {
 /// (IMDS unreachable, meta-data/mac or the listing missing, invalid or empty) is retried
 /// with backoff until the deadline when `retry` (IMDS; a capture is read once). Exit
 /// status 1 with the reason logged when it never succeeds: then nothing may change.
-int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out, bool elastic_ips = false);
+/// `likely`: the host's ENI MACs, whose listings are asked for with the first requests.
+int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out, bool elastic_ips = false,
+                           const std::vector<MacAddr>& likely = {});
 
 /// The MACs an apply waits for: each of `wanted` (apply IFACE) not listed yet, and every
 /// relevant ENI (a host link's, or one of `wanted`) still incomplete or failed to fetch.

@@ -627,33 +627,60 @@ EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& pri
   return std::move(enis.begin()->second);
 }
 
-MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only, bool elastic_ips) {
+MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only, bool elastic_ips,
+                           const std::vector<MacAddr>& likely) {
   MetadataRead out;
-  // meta-data/mac and the macs/ listing (neither needs the other); every listed ENI
-  // (those in `only`) as soon as the listing is in, whatever meta-data/mac says: a root
-  // that proves unusable throws their answers away below.
+  auto wanted = [&](const MacAddr& m) { return only.empty() || std::find(only.begin(), only.end(), m) != only.end(); };
+  // meta-data/mac and the macs/ listing (neither needs the other), and with them the
+  // listings of the `likely` ENIs; every other listed ENI (those in `only`) as soon as
+  // the macs/ listing is in, whatever meta-data/mac says: a root that proves unusable
+  // throws their answers away below.
+  std::vector<std::string> first = {"meta-data/mac", kMacsPath};
+  // An early listing: its answer, kept until the macs/ listing says whether it is used.
+  struct Early {
+    MacAddr mac;
+    bool answered = false;
+    FetchResult answer;
+  };
+  std::map<std::string, Early> early;  // by the listing's path
+  for (auto& m : likely) {
+    const std::string path = std::string(kMacsPath) + m.str() + "/";
+    if (wanted(m) && early.emplace(path, Early{m, false, {}}).second) first.push_back(path);
+  }
   FetchResult mac = FetchResult::failed("meta-data/mac: no answer");
   FetchResult list = FetchResult::failed(std::string(kMacsPath) + ": no answer");
   std::vector<MacAddr> macs;
   std::string list_error;
-  bool list_parsed = false;
+  bool list_parsed = false, list_in = false;
   std::map<MacAddr, EniMetadata> enis;
   EniCrawl crawl(src, elastic_ips);
-  src.crawl({"meta-data/mac", kMacsPath}, [&](const std::string& path, const FetchResult& r) {
+  src.crawl(first, [&](const std::string& path, const FetchResult& r) {
     std::vector<std::string> next;
+    auto e = early.find(path);
     if (path == "meta-data/mac") {
       mac = r;
     } else if (path == kMacsPath) {
       list = r;
+      list_in = true;
       list_parsed = r.status == FetchResult::Status::Ok && parse_macs_listing(r.body, &macs, &list_error);
       // A listing no instance can have is not followed (nor acted on, below).
       if (list_parsed && macs.size() <= 256) {
         for (auto& m : macs) {
-          if (!only.empty() && std::find(only.begin(), only.end(), m) == only.end()) continue;
+          if (!wanted(m)) continue;
           std::string start = crawl.add(m, enis);
-          if (!start.empty()) next.push_back(start);
+          if (start.empty()) continue;
+          auto ee = early.find(start);
+          if (ee == early.end()) next.push_back(start);                       // not asked for yet
+          else if (ee->second.answered) crawl.take(start, ee->second.answer, &next);  // in already
+          // (else: asked for, and taken when its answer comes)
         }
       }
+    } else if (e != early.end() && !e->second.answered) {
+      e->second.answered = true;
+      // Used only for an ENI the macs/ listing names: once that is in, take() knows (and
+      // ignores the rest); before, it is kept for the listing's turn.
+      if (list_in) crawl.take(path, r, &next);
+      else e->second.answer = r;
     } else {
       crawl.take(path, r, &next);
     }

@@ -142,7 +142,12 @@ struct MetadataRead {
 /// `elastic_ips`: read ipv4-associations/ (the Elastic IPs `show` displays). apply and
 /// diff never use them and pass false: that listing and its entries stay unread (a
 /// round fewer), and EniMetadata::ipv4_associations stays empty.
-MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only = {}, bool elastic_ips = true);
+///
+/// `likely`: MACs the caller expects among the ENIs (the host's own ENI links): their
+/// directory listings go out with the first requests instead of after the macs/ listing
+/// (a round trip fewer); an answer for a MAC the macs/ listing does not name is not used.
+MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only = {}, bool elastic_ips = true,
+                           const std::vector<MacAddr>& likely = {});
 
 /// Reads the ENIs `macs` (rounds as above, from their directory listings on); for
 /// waiting on propagation. `primary` is meta-data/mac.

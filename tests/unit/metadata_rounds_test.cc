@@ -244,3 +244,58 @@ TEST_CASE("rounds: read_enis re-reads several ENIs together; read_eni is one of 
   CHECK(e.device_number == enis.at(macs[0]).device_number);
   CHECK(one.rounds.size() == 2);
 }
+
+TEST_CASE("rounds: the host's ENIs' listings go with the root: a round fewer, the same outcome") {
+  const auto p = paths_of("dual-stack-prefixes");
+  const MacAddr primary = *MacAddr::parse(kPrimary), second = *MacAddr::parse(kSecond);
+  RoundsSource plain(p);
+  auto base = read_metadata(plain, {}, /*elastic_ips=*/false);
+  REQUIRE(base.fatal.empty());
+  REQUIRE(plain.rounds.size() == 3);
+
+  RoundsSource src(p);
+  auto rd = read_metadata(src, {}, false, {second, primary});
+  REQUIRE(rd.fatal.empty());
+  REQUIRE(src.rounds.size() == 2);
+  CHECK(sorted(src.rounds[0]) ==
+        std::set<std::string>{"meta-data/mac", kMacs, kMacs + kPrimary + "/", kMacs + kSecond + "/"});
+  CHECK(sorted(src.rounds[1]) == sorted(plain.rounds[2]));
+  CHECK(src.all().size() == plain.all().size());  // every listing asked for once
+  REQUIRE(rd.instance.enis.size() == base.instance.enis.size());
+  for (auto& [mac, eni] : base.instance.enis) {
+    auto& o = rd.instance.enis.at(mac);
+    CHECK(o.state == eni.state);
+    CHECK(o.is_primary == eni.is_primary);
+    CHECK(o.local_ipv4s == eni.local_ipv4s);
+    CHECK(o.ipv6s == eni.ipv6s);
+    CHECK(o.ipv6_prefixes == eni.ipv6_prefixes);
+    CHECK(o.device_number == eni.device_number);
+  }
+
+  SUBCASE("one the listing does not name (not an ENI, or not propagated) is asked for, and not used") {
+    const MacAddr stranger = *MacAddr::parse("02:86:10:7b:e4:99");
+    RoundsSource s2(p);
+    auto r2 = read_metadata(s2, {}, false, {primary, stranger});
+    REQUIRE(r2.fatal.empty());
+    CHECK(r2.instance.enis.size() == 2);
+    CHECK(!r2.instance.enis.count(stranger));
+    CHECK(s2.rounds.size() == 3);  // the second ENI's listing after the macs/ listing
+    CHECK(std::count(s2.rounds[1].begin(), s2.rounds[1].end(), kMacs + kSecond + "/") == 1);
+    CHECK(r2.instance.enis.at(second).state == EniMetadata::State::Complete);
+  }
+  SUBCASE("a root that cannot be acted on stays fatal, whatever the early listings said") {
+    auto q = p;
+    q[kMacs] = kSecond + "/";  // lacks meta-data/mac
+    RoundsSource s3(q);
+    auto r3 = read_metadata(s3, {}, false, {primary, second});
+    CHECK(r3.fatal.find("lacks meta-data/mac") != std::string::npos);
+    CHECK(r3.instance.enis.empty());
+  }
+  SUBCASE("with `only`, the early listings are those of the ENIs asked for") {
+    RoundsSource s4(p);
+    auto r4 = read_metadata(s4, {second}, false, {primary, second});
+    REQUIRE(r4.fatal.empty());
+    CHECK(r4.instance.enis.size() == 1);
+    CHECK(sorted(s4.rounds[0]) == std::set<std::string>{"meta-data/mac", kMacs, kMacs + kSecond + "/"});
+  }
+}
