@@ -150,7 +150,8 @@ int cmd_apply(Context& ctx, bool change_things) {
     // The kernel first, each interface all or nothing; then the files, where an
     // interface whose kernel changes were undone keeps its file as it was.
     std::vector<Change> done;
-    std::set<std::string> failed = execute_changes(ctx, changes, &done);
+    const size_t change_count = changes.size();
+    std::set<std::string> failed = execute_changes(ctx, std::move(changes), &done);
     if (!failed.empty()) tot.status = kExitRetry;
     std::set<std::string> configure;
     for (auto& ip : plan.interfaces)
@@ -173,7 +174,7 @@ int cmd_apply(Context& ctx, bool change_things) {
       if (!save_state(ctx.path(kStateDir), state, &error)) ctx.log.warn(error);
       ctx.backend->pick_up(ctx, file_changes, plan, host);
     }
-    tot.kernel_changes += changes.size();
+    tot.kernel_changes += change_count;
     tot.file_changes += file_changes.size();
 
     auto pending = pending_macs(md, host.links, wanted);
@@ -202,13 +203,13 @@ int cmd_apply(Context& ctx, bool change_things) {
   return tot.status;
 }
 
-std::set<std::string> execute_changes(Context& ctx, const std::vector<Change>& changes, std::vector<Change>* done) {
+std::set<std::string> execute_changes(Context& ctx, std::vector<Change> changes, std::vector<Change>* done) {
   if (changes.empty()) return {};
-  auto rep = run_transactions(changes, [&](const std::vector<const Change*>& offered, std::vector<SendResult>* results,
-                                            std::vector<std::string>* errors) {
+  auto rep = run_transactions(std::move(changes), [&](const std::vector<const Change*>& offered,
+                                                      std::vector<SendResult>* results, std::vector<std::string>* errors) {
     return ctx.rtnl.send_batch(offered, results, errors);
   });
-  for (auto& c : rep.done) ctx.log.info(c.describe());
+  ctx.log.info_lines(rep.done.begin(), rep.done.end(), [](const Change& c) { return c.describe(); });
   for (auto& e : rep.errors) ctx.log.error("netlink: " + e);
   for (auto& u : rep.undone) ctx.log.info("undone: " + u.describe());
   for (auto& e : rep.undo_errors) ctx.log.error("netlink: undoing: " + e);

@@ -71,7 +71,7 @@ int cmd_remove(Context& ctx) {
   // The kernel first, each interface all or nothing; an interface whose removal was
   // undone keeps its file and its record, so the next remove or apply finishes it.
   std::set<std::string> failed;
-  if (!ctx.opts.dry_run) failed = execute_changes(ctx, changes);
+  if (!ctx.opts.dry_run) failed = execute_changes(ctx, std::move(changes));  // (read again only on a dry run)
   if (!failed.empty()) status = kExitRetry;
   std::vector<FileChange> file_changes;
   for (auto& name : ctx.opts.ifaces) {

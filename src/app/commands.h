@@ -24,8 +24,8 @@ int cmd_dump(Context& ctx);
 
 /// Sends a change set in batches, each interface all or nothing, logging what
 /// happened; returns the interfaces ("" = host-wide rules) left as they were.
-std::set<std::string> execute_changes(Context& ctx, const std::vector<Change>& changes,
-                                      std::vector<Change>* done = nullptr);
+/// `changes` is consumed (what was done moves into *done).
+std::set<std::string> execute_changes(Context& ctx, std::vector<Change> changes, std::vector<Change>* done = nullptr);
 /// Logs file changes ("create PATH", ...).
 void log_file_changes(Context& ctx, const std::vector<FileChange>& changes);
 

@@ -24,12 +24,29 @@ class Log {
   void debug(const std::string& m) {
     if (verbosity_ >= 2) line(7, "", m);
   }
+  /// Info lines, one for each of [first, last) as `text` words it, written together: a
+  /// first apply logs a line per kernel change, thousands on the largest shape.
+  template <class It, class Text>
+  void info_lines(It first, It last, Text text) {
+    if (verbosity_ < 1 || first == last) return;
+    std::string block;
+    for (; first != last; ++first) {
+      block += prefix(6, "");
+      block += text(*first);
+      block += '\n';
+    }
+    err_ << block;
+    err_.flush();
+  }
 
  private:
   // Each line goes out whole in one write (a first apply logs a line per kernel change),
   // never split by another writer on the same stream.
+  std::string prefix(int prio, const char* tag) const {
+    return journal_ ? "<" + std::to_string(prio) + ">" : std::string("ec2-netcfg: ") + tag;
+  }
   void line(int prio, const char* tag, const std::string& m) {
-    std::string l = journal_ ? "<" + std::to_string(prio) + ">" : std::string("ec2-netcfg: ") + tag;
+    std::string l = prefix(prio, tag);
     l += m;
     l += '\n';
     err_ << l;

@@ -106,19 +106,23 @@ Change make(Change::Op op, const InterfacePlan* ip) {
 }
 
 // Deletions are sorted by value so the change list does not depend on dump order.
-void sort_rules(std::vector<Change>& v) {
-  std::stable_sort(v.begin(), v.end(), [](const Change& a, const Change& b) { return a.rule < b.rule; });
+using ChangeRange = std::pair<std::vector<Change>::iterator, std::vector<Change>::iterator>;
+void sort_rules(ChangeRange r) {
+  std::stable_sort(r.first, r.second, [](const Change& a, const Change& b) { return a.rule < b.rule; });
 }
-void sort_routes(std::vector<Change>& v) {
-  std::stable_sort(v.begin(), v.end(), [](const Change& a, const Change& b) {
+void sort_routes(ChangeRange r) {
+  std::stable_sort(r.first, r.second, [](const Change& a, const Change& b) {
     return std::tie(a.route, a.ifindex) < std::tie(b.route, b.ifindex);
   });
 }
-void sort_addresses(std::vector<Change>& v) {
-  std::stable_sort(v.begin(), v.end(), [](const Change& a, const Change& b) {
+void sort_addresses(ChangeRange r) {
+  std::stable_sort(r.first, r.second, [](const Change& a, const Change& b) {
     return std::tie(a.ifindex, a.address.prefix) < std::tie(b.ifindex, b.address.prefix);
   });
 }
+void sort_rules(std::vector<Change>& v) { sort_rules(ChangeRange(v.begin(), v.end())); }
+void sort_routes(std::vector<Change>& v) { sort_routes(ChangeRange(v.begin(), v.end())); }
+void sort_addresses(std::vector<Change>& v) { sort_addresses(ChangeRange(v.begin(), v.end())); }
 
 /// Moves `from` to the end of `to` and releases `from`'s storage (a first apply of the
 /// largest shape holds ~1,900 changes: the parts and the whole must not all be kept).
@@ -229,8 +233,27 @@ struct HostIndex {
 }  // namespace
 
 std::vector<Change> reconcile(const Plan& plan, const HostState& host, const ReconcileScope& scope) {
-  std::vector<Change> link_up, link_group, add_addr, add_subnet_route, add_gw_route, add_global_rule, add_rule,
-      sysctl, del_rule, del_route, del_addr;
+  // Every change goes into one list, tagged with its part of the order (below); the list
+  // is then put in that order in place. A first apply of the largest shape has ~1,900
+  // changes: a list per part and the whole built from them would hold each twice.
+  enum Part : uint8_t {
+    kLinkUp, kLinkGroup, kAddSubnetRoute, kAddGwRoute, kAddGlobalRule, kAddRule, kAddAddr, kSysctl,
+    kDelAddr, kDelRule, kDelRoute, kParts
+  };
+  std::vector<Change> out;
+  std::vector<uint8_t> part_of;
+  {
+    // Room for a first apply (everything added) at once: growing by doubling would hold
+    // the old and the new storage together for a moment.
+    size_t adds = plan.global_rules.size();
+    for (auto& ip : plan.interfaces) adds += 3 + ip.addresses.size() + ip.routes.size() + ip.rules.size();
+    out.reserve(adds);
+    part_of.reserve(adds);
+  }
+  auto push = [&](Part p, Change c) {
+    out.push_back(std::move(c));
+    part_of.push_back(p);
+  };
   const HostIndex index(host);
   auto has_rule = [&](const RuleSpec& want) {
     const auto& rules = index.rules_of(want.table);
@@ -248,7 +271,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
     if (!has_rule(want)) {
       Change c = make(Change::Op::AddRule, nullptr);
       c.rule = want;
-      add_global_rule.push_back(c);
+      push(kAddGlobalRule, std::move(c));
     }
   }
   if (scope.may_remove_global_rules) {
@@ -259,7 +282,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       if (!wanted) {
         Change c = make(Change::Op::DelRule, nullptr);
         c.rule = rule_spec_of(o);
-        del_rule.push_back(c);
+        push(kDelRule, std::move(c));
       }
     }
   }
@@ -273,12 +296,12 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
     if (rec && (rec->mac != ip.mac || rec->ifindex != ip.ifindex)) rec = nullptr;
 
     if (const HostLink* link = find_link(host, ip.ifindex)) {
-      if (!link->up) link_up.push_back(make(Change::Op::SetLinkUp, &ip));
+      if (!link->up) push(kLinkUp, make(Change::Op::SetLinkUp, &ip));
       if (ip.link_group != 0 && link->group != ip.link_group) {
         Change c = make(Change::Op::SetLinkGroup, &ip);
         c.group = ip.link_group;
         c.prev_group = link->group;
-        link_group.push_back(c);
+        push(kLinkGroup, std::move(c));
       }
     }
 
@@ -290,7 +313,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       if (!have) {
         Change c = make(Change::Op::AddAddress, &ip);
         c.address = a;
-        add_addr.push_back(c);
+        push(kAddAddr, std::move(c));
       }
     }
     for (const ObservedAddress* op : link_addresses) {
@@ -302,7 +325,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
         Change c = make(Change::Op::DelAddress, &ip);
         c.address.prefix = o.prefix;
         c.address.deprecated = o.preferred == 0;
-        del_addr.push_back(c);
+        push(kDelAddr, std::move(c));
       }
     }
 
@@ -327,7 +350,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       if (!have) {
         Change c = make(Change::Op::AddRoute, &ip);
         c.route = want;
-        (want.gateway ? add_gw_route : add_subnet_route).push_back(c);
+        push(want.gateway ? kAddGwRoute : kAddSubnetRoute, std::move(c));
       }
     }
     for (const ObservedRoute* op : index.routes_of(ip.table)) {
@@ -341,7 +364,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
         c.ifindex = o.oif;
         c.route = route_spec_of(o);
         c.protocol = o.protocol;
-        del_route.push_back(c);
+        push(kDelRoute, std::move(c));
       }
     }
 
@@ -350,7 +373,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       if (!has_rule(want)) {
         Change c = make(Change::Op::AddRule, &ip);
         c.rule = want;
-        add_rule.push_back(c);
+        push(kAddRule, std::move(c));
       }
     }
     for (const ObservedRule* op : index.rules_of(ip.table)) {
@@ -362,7 +385,7 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
         Change c = make(Change::Op::DelRule, &ip);
         c.rule = rule_spec_of(o);
         c.protocol = o.protocol;
-        del_rule.push_back(c);
+        push(kDelRule, std::move(c));
       }
     }
 
@@ -376,24 +399,36 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
         c.sysctl = path;
         c.value = value;
         c.prev_value = it->second;
-        sysctl.push_back(c);
+        push(kSysctl, std::move(c));
       }
     }
   }
 
-  sort_rules(del_rule);
-  sort_routes(del_route);
-  sort_addresses(del_addr);
-  std::vector<Change> out;
   // A socket can use an address the moment it exists, so the table and the rule that
   // steer its traffic come first and the address last; a rule for an address not yet
   // present matches nothing. Going away, the address leaves first, its rule after it.
-  const auto parts = {&link_up, &link_group, &add_subnet_route, &add_gw_route, &add_global_rule, &add_rule,
-                      &add_addr, &sysctl, &del_addr, &del_rule, &del_route};
-  size_t total = 0;
-  for (auto* part : parts) total += part->size();
-  out.reserve(total);
-  for (auto* part : parts) append(out, *part);
+  // (The Part order.) A counting sort: each change's place, then the list permuted to
+  // it in place, each part keeping the order its changes were found in.
+  size_t start[kParts + 1] = {};
+  for (uint8_t p : part_of) ++start[p + 1];
+  for (int p = 0; p < kParts; ++p) start[p + 1] += start[p];
+  std::vector<size_t> dest(out.size());
+  {
+    size_t next[kParts];
+    std::copy(start, start + kParts, next);
+    for (size_t i = 0; i < out.size(); ++i) dest[i] = next[part_of[i]]++;
+  }
+  for (size_t i = 0; i < out.size(); ++i) {
+    while (dest[i] != i) {
+      const size_t j = dest[i];
+      std::swap(out[i], out[j]);
+      std::swap(dest[i], dest[j]);
+    }
+  }
+  auto part = [&](Part p) { return std::make_pair(out.begin() + std::ptrdiff_t(start[p]), out.begin() + std::ptrdiff_t(start[p + 1])); };
+  sort_rules(part(kDelRule));
+  sort_routes(part(kDelRoute));
+  sort_addresses(part(kDelAddr));
   return out;
 }
 

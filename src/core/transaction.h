@@ -51,6 +51,8 @@ struct TransactionReport {
 /// the next batch, which holds none of its changes. One error line per failed interface:
 /// its first failure (later ones in the same batch follow from it).
 TransactionReport run_transactions(const std::vector<Change>& changes, const SendBatch& send);
+/// The same, `done` made of `changes` itself (moved from, not copied).
+TransactionReport run_transactions(std::vector<Change>&& changes, const SendBatch& send);
 /// The same with one change per send.
 TransactionReport run_transactions(const std::vector<Change>& changes, const SendChange& send);
 

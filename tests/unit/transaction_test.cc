@@ -238,6 +238,26 @@ TEST_CASE("batched transactions: a failure mid-batch; the interface's later chan
   CHECK(k.batches[1] == describe(rep.undone));
 }
 
+TEST_CASE("batched transactions: a change set handed over (moved) gives the same report, done made of it") {
+  for (int limit : {1, 3, 9}) {
+    FakeBatchKernel k1, k2;
+    k1.limit = k2.limit = limit;
+    for (auto* k : {&k1, &k2}) {
+      k->refuse[kRule6a] = "Invalid argument";
+      k->held.push_back(kRule6b);
+    }
+    const auto kept = interleaved();
+    auto copied = run_transactions(kept, k1.sender());  // const: the copying overload
+    auto cs = interleaved();
+    auto moved = run_transactions(std::move(cs), k2.sender());
+    CHECK(describe(moved.done) == describe(copied.done));
+    CHECK(describe(moved.undone) == describe(copied.undone));
+    CHECK(moved.errors == copied.errors);
+    CHECK(moved.failed == copied.failed);
+    CHECK(k2.batches == k1.batches);
+  }
+}
+
 TEST_CASE("batched transactions: interleaved interfaces; later batches hold none of a failed interface's changes") {
   FakeBatchKernel k;
   k.limit = 2;
