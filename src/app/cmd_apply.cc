@@ -69,15 +69,6 @@ int cmd_apply(Context& ctx, bool change_things) {
   if (!dry && (rc = take_lock(ctx, lock))) return rc;
   const auto t0 = Clock::now();
 
-  prepare_imds_path(ctx, links);
-  InstanceMetadata md;
-  // The host's ENI links: their listings go out with the first IMDS requests.
-  std::vector<MacAddr> likely;
-  for (auto& l : links)
-    if (l.can_be_eni() && (wanted.empty() || std::find(wanted.begin(), wanted.end(), l.mac) != wanted.end()))
-      likely.push_back(l.mac);
-  if ((rc = read_metadata_retrying(ctx, ctx.opts.metadata_file.empty(), &md, false, likely))) return rc;
-
   RunState state;
   bool state_ok = true;
   if (!ctx.offline()) {
@@ -88,6 +79,12 @@ int cmd_apply(Context& ctx, bool change_things) {
                     ": nothing is taken away on its strength this run; the record is rebuilt");
     }
   }
+
+  prepare_imds_path(ctx, links);
+  InstanceMetadata md;
+  if ((rc = read_metadata_retrying(ctx, ctx.opts.metadata_file.empty(), &md, false,
+                                   early_listing_macs(links, wanted, state))))
+    return rc;
 
   Totals tot;
   PropagationWait wait(ctx);

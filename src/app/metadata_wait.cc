@@ -47,6 +47,20 @@ int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out, bool
   }
 }
 
+std::vector<MacAddr> early_listing_macs(const std::vector<HostLink>& links, const std::vector<MacAddr>& wanted,
+                                        const RunState& state) {
+  if (!wanted.empty()) return wanted;
+  std::vector<MacAddr> out;
+  for (auto& l : links) {
+    if (!l.can_be_eni()) continue;
+    const bool recorded = std::any_of(state.interfaces.begin(), state.interfaces.end(),
+                                      [&](const InterfaceRecord& r) { return r.mac == l.mac; });
+    if (recorded || state.interfaces.empty()) out.push_back(l.mac);
+  }
+  if (state.interfaces.empty() && out.size() > kMaxEarlyListings) out.clear();
+  return out;
+}
+
 std::vector<MacAddr> pending_macs(const InstanceMetadata& md, const std::vector<HostLink>& links,
                                   const std::vector<MacAddr>& wanted) {
   std::set<MacAddr> host_macs;

@@ -9,6 +9,7 @@
 #include "app/context.h"
 #include "core/metadata.h"
 #include "core/plan.h"
+#include "core/run_state.h"
 
 namespace ec2nc {
 
@@ -20,6 +21,18 @@ namespace ec2nc {
 /// `likely`: the host's ENI MACs, whose listings are asked for with the first requests.
 int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out, bool elastic_ips = false,
                            const std::vector<MacAddr>& likely = {});
+
+/// Links beyond this many that could be ENIs are not all ENIs (an instance has at most
+/// a few dozen): a host with containers' veths, whose listings would all be 404s.
+constexpr size_t kMaxEarlyListings = 32;
+
+/// The MACs whose IMDS listings go out with the first requests (read_metadata's
+/// `likely`: a round trip fewer): `wanted` (apply IFACE) when given; else the recorded
+/// ENIs whose link is still here; with no record (a boot's first run, before any
+/// container runtime), every link that can be an ENI, unless there are more than
+/// kMaxEarlyListings.
+std::vector<MacAddr> early_listing_macs(const std::vector<HostLink>& links, const std::vector<MacAddr>& wanted,
+                                        const RunState& state);
 
 /// The MACs an apply waits for: each of `wanted` (apply IFACE) not listed yet, and every
 /// relevant ENI (a host link's, or one of `wanted`) still incomplete or failed to fetch.
