@@ -197,8 +197,9 @@ std::vector<Candidate> default_candidates(const HostState& h, Family f, int kern
     for (auto& nh : r.nexthops) add(nh.oif, nh.gateway);
   }
   std::vector<Candidate> out;
-  for (auto& [m, c] : all) {
-    if (m != best) continue;
+  for (auto& mc : all) {
+    if (mc.first != best) continue;
+    const Candidate& c = mc.second;  // (a structured binding: C++17 lambdas may not capture it)
     if (std::any_of(out.begin(), out.end(), [&](const Candidate& o) { return o.ifindex == c.ifindex; })) continue;
     out.push_back(c);
   }
