@@ -29,9 +29,10 @@ class Log {
   template <class It, class Text>
   void info_lines(It first, It last, Text text) {
     if (verbosity_ < 1 || first == last) return;
+    const std::string pre = prefix(6, "");
     std::string block;
     for (; first != last; ++first) {
-      block += prefix(6, "");
+      block += pre;
       block += text(*first);
       block += '\n';
     }
@@ -40,11 +41,11 @@ class Log {
   }
 
  private:
-  // Each line goes out whole in one write (a first apply logs a line per kernel change),
-  // never split by another writer on the same stream.
   std::string prefix(int prio, const char* tag) const {
     return journal_ ? "<" + std::to_string(prio) + ">" : std::string("ec2-netcfg: ") + tag;
   }
+  // Each line goes out whole in one write (a first apply logs a line per kernel change),
+  // never split by another writer on the same stream.
   void line(int prio, const char* tag, const std::string& m) {
     std::string l = prefix(prio, tag);
     l += m;

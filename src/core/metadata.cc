@@ -636,16 +636,12 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
   // the macs/ listing is in, whatever meta-data/mac says: a root that proves unusable
   // throws their answers away below.
   std::vector<std::string> first = {"meta-data/mac", kMacsPath};
-  // An early listing: its answer, kept until the macs/ listing says whether it is used.
-  struct Early {
-    MacAddr mac;
-    bool answered = false;
-    FetchResult answer;
-  };
-  std::map<std::string, Early> early;  // by the listing's path
+  // The early listings by path, each with its answer when that came before the macs/
+  // listing (kept until the listing says whether it is used).
+  std::map<std::string, std::optional<FetchResult>> early;
   for (auto& m : likely) {
     const std::string path = std::string(kMacsPath) + m.str() + "/";
-    if (wanted(m) && early.emplace(path, Early{m, false, {}}).second) first.push_back(path);
+    if (wanted(m) && early.emplace(path, std::nullopt).second) first.push_back(path);
   }
   FetchResult mac = FetchResult::failed("meta-data/mac: no answer");
   FetchResult list = FetchResult::failed(std::string(kMacsPath) + ": no answer");
@@ -656,7 +652,6 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
   EniCrawl crawl(src, elastic_ips);
   src.crawl(first, [&](const std::string& path, const FetchResult& r) {
     std::vector<std::string> next;
-    auto e = early.find(path);
     if (path == "meta-data/mac") {
       mac = r;
     } else if (path == kMacsPath) {
@@ -669,19 +664,17 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
           if (!wanted(m)) continue;
           std::string start = crawl.add(m, enis);
           if (start.empty()) continue;
-          auto ee = early.find(start);
-          if (ee == early.end()) next.push_back(start);                       // not asked for yet
-          else if (ee->second.answered) crawl.take(start, ee->second.answer, &next);  // in already
+          auto e = early.find(start);
+          if (e == early.end()) next.push_back(start);                // not asked for yet
+          else if (e->second) crawl.take(start, *e->second, &next);  // in already
           // (else: asked for, and taken when its answer comes)
         }
       }
-    } else if (e != early.end() && !e->second.answered) {
-      e->second.answered = true;
-      // Used only for an ENI the macs/ listing names: once that is in, take() knows (and
-      // ignores the rest); before, it is kept for the listing's turn.
-      if (list_in) crawl.take(path, r, &next);
-      else e->second.answer = r;
+    } else if (!list_in && early.count(path)) {
+      early[path] = r;  // an early listing before the macs/ listing: kept for its turn
     } else {
+      // An ENI's answer; an early listing of a MAC the macs/ listing does not name
+      // belongs to no ENI, and take() ignores it.
       crawl.take(path, r, &next);
     }
     return next;

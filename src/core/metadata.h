@@ -143,7 +143,7 @@ struct MetadataRead {
 /// diff never use them and pass false: that listing and its entries stay unread (a
 /// round fewer), and EniMetadata::ipv4_associations stays empty.
 ///
-/// `likely`: MACs the caller expects among the ENIs (the host's own ENI links): their
+/// `likely`: MACs the caller expects among the ENIs (apply: early_listing_macs): their
 /// directory listings go out with the first requests instead of after the macs/ listing
 /// (a round trip fewer); an answer for a MAC the macs/ listing does not name is not used.
 MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only = {}, bool elastic_ips = true,

@@ -21,8 +21,9 @@ size_t send_one_batch(const SendBatch& send, const std::vector<const Change*>& o
   return k;
 }
 
-/// run_transactions without `done`; *kept tells, per change, whether it belongs there.
-TransactionReport run_batches(const std::vector<Change>& changes, const SendBatch& send, std::vector<bool>* kept_out) {
+}  // namespace
+
+TransactionReport run_transactions(std::vector<Change>&& changes, const SendBatch& send) {
   TransactionReport rep;
   // Per change: whether it took effect (so it is undone if its interface fails later).
   std::vector<bool> effective(changes.size(), false);
@@ -74,36 +75,21 @@ TransactionReport run_batches(const std::vector<Change>& changes, const SendBatc
       u += n;
     }
   }
-  kept_out->assign(changes.size(), false);
-  for (size_t i = 0; i < changes.size(); ++i) (*kept_out)[i] = effective[i] && !rep.failed.count(changes[i].ifname);
-  return rep;
-}
-
-}  // namespace
-
-TransactionReport run_transactions(const std::vector<Change>& changes, const SendBatch& send) {
-  std::vector<bool> kept;
-  TransactionReport rep = run_batches(changes, send, &kept);
-  rep.done.reserve(size_t(std::count(kept.begin(), kept.end(), true)));  // exactly: a first apply's list is large
-  for (size_t i = 0; i < changes.size(); ++i)
-    if (kept[i]) rep.done.push_back(changes[i]);
-  return rep;
-}
-
-TransactionReport run_transactions(std::vector<Change>&& changes, const SendBatch& send) {
-  std::vector<bool> kept;
-  TransactionReport rep = run_batches(changes, send, &kept);
   // `done` is `changes` with the rest taken out: no second list of every change (a first
   // apply of the largest shape has ~1900 of them).
   size_t w = 0;
   for (size_t i = 0; i < changes.size(); ++i) {
-    if (!kept[i]) continue;
+    if (!effective[i] || rep.failed.count(changes[i].ifname)) continue;
     if (w != i) changes[w] = std::move(changes[i]);
     ++w;
   }
   changes.erase(changes.begin() + std::ptrdiff_t(w), changes.end());
   rep.done = std::move(changes);
   return rep;
+}
+
+TransactionReport run_transactions(const std::vector<Change>& changes, const SendBatch& send) {
+  return run_transactions(std::vector<Change>(changes), send);
 }
 
 TransactionReport run_transactions(const std::vector<Change>& changes, const SendChange& send) {
