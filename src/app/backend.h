@@ -1,5 +1,5 @@
 // Backends: what ec2-netcfg writes beside its netlink changes, and how the service that
-// reads it picks it up. Every backend changes the running kernel the same way (one
+// reads it is handed what changed. Every backend changes the running kernel the same way (one
 // reconcile engine over rtnetlink); they differ only in files and pick-up.
 #pragma once
 
@@ -35,12 +35,9 @@ class Backend {
     (void)ctx, (void)ifname, (void)dry_run, (void)changes;
     return kExitOk;
   }
-  /// After files were written: make the service that reads them take them. `before` is
-  /// the host as observed before this pass.
-  virtual void pick_up(Context& ctx, const std::vector<FileChange>& changes, const Plan& plan,
-                       const HostState& before) {
-    (void)ctx, (void)changes, (void)plan, (void)before;
-  }
+  /// Once a run, after its last pass: make the service that reads the files take those
+  /// `changes` (every file change of the run) made new or different. Never restarts it.
+  virtual void hand_off(Context& ctx, const std::vector<FileChange>& changes) { (void)ctx, (void)changes; }
 };
 
 /// The networkd backend (backend_networkd.cc).

@@ -1,11 +1,15 @@
 // The netplan backend: netplan stays the owner of each ENI's networkd configuration.
 // ec2-netcfg's YAML (run/netplan/90-ec2-netcfg-IFACE.yaml) merges into netplan's own
-// definition of the ENI, a networkd drop-in beside netplan's generated file carries what
-// netplan cannot say, `netplan generate` turns them into networkd's files, and networkd
-// is restarted once when an ENI's YAML or drop-in is new (as the networkd backend does).
-// Every YAML change is first tried on a copy of netplan's configuration (`netplan generate
-// --root-dir`): a file netplan refuses would leave the host without networkd files at the
-// next boot, so it is never installed.
+// definition of the ENI and a networkd drop-in beside netplan's generated file carries what
+// netplan cannot say; like the networkd backend's files, both say only what networkd does
+// for the ENI, so they do not change when addresses, rules or routes do.
+// When ec2-netcfg's YAML changes, netplan generates networkd's files from it on a copy of
+// netplan's configuration (`netplan generate --root-dir`), never on the host: a YAML netplan
+// refuses is never installed, and of what netplan generated only the .network files of the
+// definitions whose YAML changed are copied to /run/systemd/network. Every other generated
+// file stays as it is (a regenerated file is a changed file to networkd: its next reload
+// would reconfigure that link), and an administrator's unapplied edits of other definitions
+// stay unapplied. networkd is then handed the changed files with one reload.
 #include <dirent.h>
 #include <sys/stat.h>
 
@@ -13,7 +17,7 @@
 #include <set>
 
 #include "app/backend.h"
-#include "app/networkd_pickup.h"
+#include "app/networkd_handoff.h"
 #include "core/netplan_config.h"
 #include "core/render_netplan.h"
 #include "core/render_networkd.h"
@@ -147,14 +151,12 @@ class NetplanBackend : public Backend {
 
   int sync(Context& ctx, const Plan& plan, const std::set<std::string>& configure, const std::set<std::string>& present,
            bool dry_run, std::vector<FileChange>* changes) override {
-    generated_ = true;
     int rc = complete_read(ctx);
     if (rc) return rc;
     const NetplanRead& ex = *read_;
     NetplanRender r = render_netplan(plan, ex.cfg);
     for (auto& n : r.notes)
       if (configure.count(n.substr(0, n.find(':')))) ctx.log.warn("netplan: " + n);
-    metrics_ = r.main_metric;
 
     // Only own files of an interface configured now, or whose link is gone, are ours to
     // rewrite or remove; every other stays as it is.
@@ -175,15 +177,19 @@ class NetplanBackend : public Backend {
     }
     const std::string yaml_dir = ctx.path(kNetplanRunDir);
     auto yaml_owned = [&](const std::string& n) { return mine(netplan_yaml_iface(n)); };
-    if (!dry_run && would_change(yaml_dir, yaml, yaml_owned) &&
-        (rc = check_with_netplan(ctx, ex, yaml_dir, yaml, yaml_owned, ids)))
+    Stage st;
+    const bool yaml_changes = would_change(yaml_dir, yaml, yaml_owned);
+    if (!dry_run && yaml_changes && (rc = check_with_netplan(ctx, ex, yaml_dir, yaml, yaml_owned, ids, &st)))
       return rc;
 
     std::string error;
-    if (!sync_files(yaml_dir, yaml, yaml_owned, 0600, dry_run, changes, &error)) {
+    std::vector<FileChange> yaml_changed;
+    if (!sync_files(yaml_dir, yaml, yaml_owned, 0600, dry_run, &yaml_changed, &error)) {
       ctx.log.error(error);
       return kExitRetry;
     }
+    changes->insert(changes->end(), yaml_changed.begin(), yaml_changed.end());
+    if (!dry_run && (rc = publish(ctx, st, yaml_changed, r.ids, changes))) return rc;
     if ((rc = sync_drop_ins(ctx, drop_ins, mine, dry_run, changes))) return rc;
     // The networkd backend's own files of these interfaces would shadow netplan's.
     auto networkd_owned = [&](const std::string& n) { return is_own_networkd_file(n) && mine(networkd_file_iface(n)); };
@@ -191,45 +197,67 @@ class NetplanBackend : public Backend {
       ctx.log.error(error);
       return kExitRetry;
     }
-    return finish(ctx, yaml_dir, dry_run, changes);
+    return kExitOk;
   }
 
   int remove_files(Context& ctx, const std::string& ifname, bool dry_run, std::vector<FileChange>* changes) override {
     auto mine = [&](const std::string& iface) { return iface == ifname; };
     const std::string yaml_dir = ctx.path(kNetplanRunDir);
     std::string error;
+    // The definition the YAML merged into, from the YAML itself (netplan's reading of the
+    // host may not know an interface that is gone).
+    std::map<std::string, std::string> ids;
+    std::string text, unread;
+    if (read_file(yaml_dir + "/" + netplan_yaml_name(ifname), &text, &unread)) {
+      YamlParse y = parse_yaml(text);
+      const YamlNode* eth = y.root ? y.root->get("network") : nullptr;
+      eth = eth ? eth->get("ethernets") : nullptr;
+      if (eth && eth->is_map() && eth->map.size() == 1) ids[ifname] = eth->map.front().first;
+    }
+    std::vector<FileChange> yaml_changed;
     if (!sync_files(yaml_dir, {}, [&](const std::string& n) { return mine(netplan_yaml_iface(n)); }, 0600, dry_run,
-                    changes, &error)) {
+                    &yaml_changed, &error)) {
       ctx.log.error(error);
       return kExitRetry;
     }
-    int rc = sync_drop_ins(ctx, {}, mine, dry_run, changes);
-    return rc ? rc : finish(ctx, yaml_dir, dry_run, changes);
+    changes->insert(changes->end(), yaml_changed.begin(), yaml_changed.end());
+    int rc = kExitOk;
+    if (!dry_run && !yaml_changed.empty()) {
+      Stage st;
+      if ((rc = complete_read(ctx))) return rc;
+      if (!st.fill(read_->files, own_yaml(yaml_dir, [](const std::string&) { return false; }), &error)) {
+        ctx.log.error("netplan: " + error);
+        return kExitRetry;
+      }
+      ProgramResult g = netplan_generate(st.dir(), ctx.deadline);
+      if (!g.ok) {
+        ctx.log.error("netplan generate: " + trim(g.output) + " (" + g.detail + ")");
+        return kExitRetry;
+      }
+      if ((rc = publish(ctx, st, yaml_changed, ids, changes))) return rc;
+    }
+    return sync_drop_ins(ctx, {}, mine, dry_run, changes);
   }
 
-  void pick_up(Context& ctx, const std::vector<FileChange>& changes, const Plan& plan,
-               const HostState& before) override {
-    std::set<std::string> created;
+  void hand_off(Context& ctx, const std::vector<FileChange>& changes) override {
+    // The ENIs whose networkd file (netplan's generated one, or ec2-netcfg's drop-in beside
+    // it) is new or different; a removed drop-in's ENI is either gone or had its generated
+    // file rewritten too.
+    std::set<std::string> changed;
     for (auto& f : changes) {
-      if (f.kind != FileChange::Kind::Created) continue;
       auto slash = f.path.rfind('/');
       const std::string base = f.path.substr(slash == std::string::npos ? 0 : slash + 1);
-      std::string iface = netplan_yaml_iface(base);
-      if (iface.empty()) iface = netplan_drop_in_iface(base);
-      if (!iface.empty()) created.insert(iface);
+      auto gen = published_.find(f.path);
+      if (gen != published_.end()) changed.insert(gen->second);
+      else if (f.kind != FileChange::Kind::Removed && !netplan_drop_in_iface(base).empty())
+        changed.insert(netplan_drop_in_iface(base));
     }
-    if (created.empty()) return;
-    if (!generated_) {
-      ctx.log.warn("not restarting systemd-networkd: netplan generate did not succeed, networkd keeps its files");
-      return;
-    }
-    restart_networkd_for(ctx, created, plan, before, metrics_, "netplan's files and ec2-netcfg's drop-ins");
+    hand_to_networkd(ctx, changed, "netplan's files and ec2-netcfg's drop-ins");
   }
 
  private:
   std::shared_ptr<const NetplanRead> read_;  // the probe's, else read at the first pass
-  std::map<std::string, uint32_t> metrics_;
-  bool generated_ = true;
+  std::map<std::string, std::string> published_;  // path of a generated file copied -> its interface
 
   /// netplan's configuration, read once a run; through netplan get where the reader could not.
   int complete_read(Context& ctx) {
@@ -263,18 +291,15 @@ class NetplanBackend : public Backend {
   /// with its own configuration, and generate a file for every ENI, before it is installed.
   int check_with_netplan(Context& ctx, const NetplanRead& ex, const std::string& yaml_dir,
                          const std::map<std::string, std::string>& yaml,
-                         const std::function<bool(const std::string&)>& owned, const std::set<std::string>& ids) {
+                         const std::function<bool(const std::string&)>& owned, const std::set<std::string>& ids,
+                         Stage* stage) {
     if (netplan_generator().empty()) {
       ctx.log.error("netplan: netplan's generator is not installed (the netplan.io package)");
       return kExitUsage;
     }
-    std::map<std::string, std::string> after = yaml;
-    for (auto& n : list(yaml_dir, false)) {
-      if (netplan_yaml_iface(n).empty() || owned(n)) continue;
-      std::string text, e;
-      if (read_file(yaml_dir + "/" + n, &text, &e)) after[n] = text;  // kept as it is
-    }
-    Stage st;
+    std::map<std::string, std::string> after = own_yaml(yaml_dir, owned);  // kept as they are
+    for (auto& [n, text] : yaml) after[n] = text;
+    Stage& st = *stage;
     std::string error;
     if (!st.fill(ex.files, after, &error)) {
       ctx.log.error("netplan: " + error);
@@ -348,27 +373,49 @@ class NetplanBackend : public Backend {
     return kExitOk;
   }
 
-  /// The networkd.conf.d drop-in while any own YAML is in place; then `netplan generate`
-  /// when the YAML changed, so networkd's files under /run say what the YAML says (the
-  /// drop-ins are networkd's own files: netplan has nothing to do with them).
-  int finish(Context& ctx, const std::string& yaml_dir, bool dry_run, std::vector<FileChange>* changes) {
-    const std::string prefix = yaml_dir + "/";
-    bool any = false, yaml_changed = false;
-    for (auto& n : list(yaml_dir, false)) any = any || !netplan_yaml_iface(n).empty();
-    for (auto& c : *changes) {
-      if (c.path.rfind(prefix, 0) != 0) continue;
-      yaml_changed = true;
-      if (dry_run && c.kind != FileChange::Kind::Removed) any = true;  // would be written
+  /// ec2-netcfg's YAML files in `yaml_dir` but those `owned` says it rewrites (name -> text).
+  static std::map<std::string, std::string> own_yaml(const std::string& yaml_dir,
+                                                     const std::function<bool(const std::string&)>& owned) {
+    std::map<std::string, std::string> out;
+    for (auto& n : list(yaml_dir, false)) {
+      if (netplan_yaml_iface(n).empty() || owned(n)) continue;
+      std::string text, e;
+      if (read_file(yaml_dir + "/" + n, &text, &e)) out[n] = text;
     }
-    int rc = sync_networkd_conf(ctx, any, dry_run, changes);
-    if (rc || dry_run || !yaml_changed) return rc;
-    ProgramResult g = netplan_generate(ctx.opts.root, ctx.deadline);
-    generated_ = g.ok;
-    if (!g.ok) {
-      ctx.log.error("netplan generate: " + trim(g.output) + " (" + g.detail + ")");
+    return out;
+  }
+
+  /// Copies from `st` (netplan generate on the YAML as installed now) to the host the
+  /// .network file of each definition whose YAML `yaml_changed` lists (`ids`: interface ->
+  /// definition), and only those; one netplan no longer generates is removed (its
+  /// definition was ec2-netcfg's alone).
+  int publish(Context& ctx, const Stage& st, const std::vector<FileChange>& yaml_changed,
+              const std::map<std::string, std::string>& ids, std::vector<FileChange>* changes) {
+    std::map<std::string, std::string> files, iface_of;
+    for (auto& c : yaml_changed) {
+      auto slash = c.path.rfind('/');
+      const std::string iface = netplan_yaml_iface(c.path.substr(slash == std::string::npos ? 0 : slash + 1));
+      auto id = ids.find(iface);
+      if (iface.empty() || id == ids.end()) continue;
+      const std::string name = "10-netplan-" + id->second + ".network";
+      iface_of[name] = iface;
+      std::string text, unread;
+      if (read_file(st.dir() + "/run/systemd/network/" + name, &text, &unread)) files[name] = text;
+    }
+    if (iface_of.empty()) return kExitOk;
+    std::vector<FileChange> here;
+    std::string error;
+    const std::string dir = ctx.path(kNetworkdDir);
+    if (!sync_files(dir, files, [&](const std::string& n) { return iface_of.count(n) > 0; }, 0644, false, &here,
+                    &error)) {
+      ctx.log.error("netplan: " + error);
       return kExitRetry;
     }
-    ctx.log.info("netplan generate: networkd's files under " + ctx.path(kNetworkdDir) + " regenerated");
+    for (auto& c : here) {
+      auto slash = c.path.rfind('/');
+      published_[c.path] = iface_of[c.path.substr(slash + 1)];
+    }
+    changes->insert(changes->end(), here.begin(), here.end());
     return kExitOk;
   }
 };

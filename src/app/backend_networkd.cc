@@ -1,29 +1,15 @@
-// The networkd backend: one .network file per ENI under run/systemd/network, the
-// networkd.conf.d drop-in, and a restart of networkd when an ENI's file is new.
-#include <dirent.h>
-
+// The networkd backend: one .network file per ENI under run/systemd/network, saying only
+// what networkd itself does for the ENI, handed to networkd with a reload when it is new
+// or changed (app/networkd_handoff.h).
 #include <map>
 
 #include "app/backend.h"
-#include "app/networkd_pickup.h"
+#include "app/networkd_handoff.h"
 #include "core/render_networkd.h"
 
 namespace ec2nc {
 
 namespace {
-
-constexpr uint32_t kNetworkdDefaultMetric = 1024;  // networkd's DHCPv4 and RA route metric
-
-/// ec2-netcfg's .network files now in `dir` (names).
-std::vector<std::string> own_files(const std::string& dir) {
-  std::vector<std::string> out;
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return out;
-  while (dirent* e = ::readdir(d))
-    if (is_own_networkd_file(e->d_name)) out.push_back(e->d_name);
-  ::closedir(d);
-  return out;
-}
 
 class NetworkdBackend : public Backend {
  public:
@@ -51,7 +37,7 @@ class NetworkdBackend : public Backend {
       ctx.log.error(error);
       return kExitRetry;
     }
-    return sync_drop_in(ctx, files, owned, dry_run, changes);
+    return kExitOk;
   }
 
   int remove_files(Context& ctx, const std::string& ifname, bool dry_run, std::vector<FileChange>* changes) override {
@@ -62,32 +48,19 @@ class NetworkdBackend : public Backend {
       ctx.log.error(error);
       return kExitRetry;
     }
-    return sync_drop_in(ctx, {}, owned, dry_run, changes);
+    return kExitOk;
   }
 
-  void pick_up(Context& ctx, const std::vector<FileChange>& changes, const Plan& plan, const HostState& before) override {
-    std::set<std::string> created;
+  void hand_off(Context& ctx, const std::vector<FileChange>& changes) override {
+    // A removed file needs nothing: its link is gone, or `remove` took the ENI out of
+    // ec2-netcfg's hands and networkd keeps it as it is until its next start.
+    std::set<std::string> changed;
     for (auto& f : changes) {
       auto slash = f.path.rfind('/');
       std::string iface = networkd_file_iface(f.path.substr(slash == std::string::npos ? 0 : slash + 1));
-      if (f.kind == FileChange::Kind::Created && !iface.empty()) created.insert(iface);
+      if (f.kind != FileChange::Kind::Removed && !iface.empty()) changed.insert(iface);
     }
-    // A changed file needs nothing: the kernel is already right, and networkd reads the
-    // file at its next start. Only a new file makes networkd manage an ENI differently.
-    std::map<std::string, uint32_t> metrics;
-    for (auto& ip : plan.interfaces)
-      metrics[ip.name] = ip.main_route_metric ? ip.main_route_metric : kNetworkdDefaultMetric;
-    restart_networkd_for(ctx, created, plan, before, metrics, "ec2-netcfg's files");
-  }
-
- private:
-  /// The networkd.conf.d drop-in goes with managing at least one ENI with an own file.
-  int sync_drop_in(Context& ctx, const std::map<std::string, std::string>& files,
-                   const std::function<bool(const std::string&)>& owned, bool dry_run, std::vector<FileChange>* changes) {
-    bool any = !files.empty();
-    for (auto& n : own_files(ctx.path(kNetworkdDir)))
-      if (!owned(n)) any = true;  // kept as it is
-    return sync_networkd_conf(ctx, any, dry_run, changes);
+    hand_to_networkd(ctx, changed, "ec2-netcfg's files");
   }
 };
 

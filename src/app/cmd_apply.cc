@@ -1,7 +1,7 @@
 // apply and diff: read the metadata (retrying a read that failed as a whole), then in
 // passes: plan, decide cleanup on evidence, reconcile, carry out (the kernel first, each
-// interface all or nothing), write files, record, let the backend's service pick them
-// up; complete ENIs are configured in the first pass, late ones as their data completes.
+// interface all or nothing), write files, record; at the end hand the files to the
+// backend's service once; complete ENIs are configured in the first pass, late ones as their data completes.
 #include <algorithm>
 #include <iterator>
 #include <set>
@@ -50,6 +50,18 @@ std::vector<Change> cleanup_changes(Context& ctx, const std::vector<CleanupDecis
   return out;
 }
 
+/// The run's file changes, handed to the backend's service once when the run ends, however
+/// many passes it made and wherever it returns: networkd is reloaded at most once a run, and
+/// a file written is never left unannounced.
+struct HandOff {
+  Context& ctx;
+  bool armed;
+  std::vector<FileChange> changes;
+  ~HandOff() {
+    if (armed) ctx.backend->hand_off(ctx, changes);
+  }
+};
+
 struct Totals {
   size_t kernel_changes = 0;
   size_t file_changes = 0;
@@ -87,6 +99,7 @@ int cmd_apply(Context& ctx, bool change_things) {
     return rc;
 
   Totals tot;
+  HandOff hand_off{ctx, !dry && !ctx.offline(), {}};
   PropagationWait wait(ctx);
   Plan plan;
   HostState host;
@@ -169,8 +182,8 @@ int cmd_apply(Context& ctx, bool change_things) {
       update_records(&state, pass);
       std::string error;
       if (!save_state(ctx.path(kStateDir), state, &error)) ctx.log.warn(error);
-      ctx.backend->pick_up(ctx, file_changes, plan, host);
     }
+    hand_off.changes.insert(hand_off.changes.end(), file_changes.begin(), file_changes.end());
     tot.kernel_changes += change_count;
     tot.file_changes += file_changes.size();
 

@@ -21,7 +21,6 @@
 namespace ec2nc {
 
 const char kNetworkdDir[] = "run/systemd/network";
-const char kNetworkdConfDir[] = "run/systemd/networkd.conf.d";
 const char kStateDir[] = "run/ec2-netcfg";
 
 namespace {

@@ -24,7 +24,6 @@ using Clock = std::chrono::steady_clock;
 
 /// Paths relative to --root (or /).
 extern const char kNetworkdDir[];      ///< run/systemd/network
-extern const char kNetworkdConfDir[];  ///< run/systemd/networkd.conf.d
 extern const char kStateDir[];         ///< run/ec2-netcfg
 
 struct Context {

@@ -1,5 +1,7 @@
 #include "core/records.h"
 
+#include "core/render_networkd.h"
+
 #include <algorithm>
 
 namespace ec2nc {
@@ -48,8 +50,8 @@ void update_records(RunState* st, const PassOutcome& pass) {
     }
     std::sort(next.addresses.begin(), next.addresses.end());
     if (pass.writes_files) {
-      next.file_rules = ip.rules;
-      next.file_routes = ip.routes;
+      next.file_rules.clear();  // files hold no rule (render_networkd.h)
+      next.file_routes = networkd_file_routes(ip);
     }
     if (prev) *prev = std::move(next);
     else st->interfaces.push_back(std::move(next));

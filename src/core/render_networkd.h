@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/plan.h"
 
@@ -13,11 +14,10 @@ namespace ec2nc {
 /// present, complete, not-ignored ENI: "05-ec2-netcfg-IFNAME.network". The 05-
 /// prefix sorts before cloud-init/netplan (10-), ec2-net-utils (70-) and Amazon
 /// Linux (80-ec2.network), so ec2-netcfg's file is the one networkd matches.
+/// A file says only what networkd itself does for the ENI (match, DHCP, route metrics,
+/// KeepConfiguration=, link group, the table's RA default): it does not change when
+/// addresses, rules or routes come and go in IMDS.
 std::map<std::string, std::string> render_networkd(const Plan& plan);
-
-/// The networkd.conf.d drop-in (run/systemd/networkd.conf.d/ec2-netcfg.conf) that
-/// keeps networkd from deleting routing policy rules and routes it did not create.
-std::string render_networkd_conf();
 
 /// The name of ec2-netcfg's .network file for interface `ifname`.
 std::string networkd_file_name(const std::string& ifname);
@@ -28,8 +28,6 @@ bool is_own_networkd_file(const std::string& name);
 /// The interface name of one of ec2-netcfg's file names ("" for any other name).
 std::string networkd_file_iface(const std::string& name);
 
-/// One [RoutingPolicyRule] section (with its leading blank line), as ec2-netcfg's files say it.
-std::string networkd_rule_section(const RuleSpec& r);
 /// One [Route] section (with its leading blank line); an RA-learned gateway is Gateway=_ipv6ra.
 std::string networkd_route_section(const RouteSpec& r);
 /// Whether `s` can name an interface in a file name, a unit-file line or YAML without
@@ -37,6 +35,9 @@ std::string networkd_route_section(const RouteSpec& r);
 bool is_safe_ifname(std::string_view s);
 /// `s` with every character is_safe_ifname would refuse replaced by '?' (for comments).
 std::string comment_safe(std::string_view s);
+/// The routes of `ip` its networkd file gives networkd to add (the table's IPv6 default
+/// through the RAs' router); every other route, and every rule, is ec2-netcfg's alone.
+std::vector<RouteSpec> networkd_file_routes(const InterfacePlan& ip);
 /// Whether the ENI has anything IPv6 (DHCPv6, RA metric, addresses, routes, prefixes).
 bool interface_has_ipv6(const InterfacePlan& ip);
 

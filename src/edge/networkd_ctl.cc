@@ -2,8 +2,11 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <map>
 #include <vector>
 
@@ -84,15 +87,46 @@ std::vector<std::string> networkd_conf_files() {
   return out;
 }
 
-/// Runs `systemctl ARGS...` with stdout and stderr discarded; kills it at `deadline`.
-UnitResult systemctl(const std::vector<std::string>& args, Clock::time_point deadline) {
-  std::vector<std::string> argv = {"systemctl"};
-  argv.insert(argv.end(), args.begin(), args.end());
-  ProgramResult p = run_program(argv, deadline, false);
-  UnitResult r;
-  r.ok = p.ok;
-  r.detail = p.detail;
-  return r;
+/// Microseconds on `clock` now.
+uint64_t now_us(clockid_t clock) {
+  timespec ts{};
+  ::clock_gettime(clock, &ts);
+  return uint64_t(ts.tv_sec) * 1000000u + uint64_t(ts.tv_nsec) / 1000u;
+}
+
+/// Without systemd: a systemd-networkd process here (comm "systemd-network", not a zombie),
+/// the youngest if several; its age from its start time in /proc/PID/stat (clock ticks
+/// after boot, CLOCK_BOOTTIME).
+NetworkdState networkd_process() {
+  NetworkdState st;
+  st.active = "inactive";
+  DIR* d = ::opendir("/proc");
+  if (!d) return st;
+  const double tick = double(::sysconf(_SC_CLK_TCK));
+  const double now = double(now_us(CLOCK_BOOTTIME)) / 1e6;
+  while (dirent* e = ::readdir(d)) {
+    const std::string pid = e->d_name;
+    if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string comm, stat, unread;
+    if (!read_file("/proc/" + pid + "/comm", &comm, &unread) || comm != "systemd-network\n") continue;
+    if (!read_file("/proc/" + pid + "/stat", &stat, &unread)) continue;
+    // After "(comm) ": field 3 is the state, field 22 the start time.
+    size_t p = stat.rfind(')');
+    if (p == std::string::npos) continue;
+    std::vector<std::string> f;
+    for (size_t i = p + 2; i < stat.size();) {
+      size_t j = stat.find(' ', i);
+      if (j == std::string::npos) j = stat.size();
+      f.push_back(stat.substr(i, j - i));
+      i = j + 1;
+    }
+    if (f.size() < 20 || f[0] == "Z") continue;
+    const double age = now - std::strtod(f[19].c_str(), nullptr) / tick;
+    if (st.active != "active" || age < *st.age_s) st.age_s = age;
+    st.active = "active";
+  }
+  ::closedir(d);
+  return st;
 }
 
 }  // namespace
@@ -115,12 +149,17 @@ std::optional<std::string> foreign_rules_setting(const std::string& text) {
 
 NetworkdConf networkd_conf() {
   std::string setting, setting_file;
+  NetworkdConf c;
+  const double now = double(now_us(CLOCK_REALTIME)) / 1e6;
   for (auto& f : networkd_conf_files()) {
     std::string text, unread;  // a file that cannot be read sets nothing
     if (!read_file(f, &text, &unread)) continue;
     if (auto value = foreign_rules_setting(text)) setting = *value, setting_file = f;
+    struct stat st;
+    if (::stat(f.c_str(), &st) != 0) continue;
+    const double age = now - (double(st.st_mtim.tv_sec) + double(st.st_mtim.tv_nsec) / 1e9);
+    if (c.newest.empty() || age < c.newest_age_s) c.newest = f, c.newest_age_s = age;
   }
-  NetworkdConf c;
   c.keeps_foreign_rules = setting == "no" || setting == "false" || setting == "0" || setting == "off";
   c.detail = setting_file.empty() ? "no networkd.conf(.d) file sets ManageForeignRoutingPolicyRules=no"
                                   : setting_file + " sets ManageForeignRoutingPolicyRules=" + setting;
@@ -129,12 +168,47 @@ NetworkdConf networkd_conf() {
 
 bool systemd_booted() { return exists("/run/systemd/system"); }
 
-UnitResult networkd_active(Clock::time_point deadline) {
-  return systemctl({"is-active", "--quiet", "systemd-networkd.service"}, deadline);
+NetworkdState parse_unit_show(const std::string& text, uint64_t now_monotonic_us) {
+  NetworkdState st;
+  for (size_t begin = 0; begin < text.size();) {
+    const size_t end = std::min(text.find('\n', begin), text.size());
+    const std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+    if (key == "ActiveState") {
+      st.active = value;
+    } else if (key == "ExecMainStartTimestampMonotonic") {
+      char* stop = nullptr;
+      const unsigned long long us = std::strtoull(value.c_str(), &stop, 10);
+      if (stop && *stop == '\0' && us > 0 && us <= now_monotonic_us) st.age_s = double(now_monotonic_us - us) / 1e6;
+    }
+  }
+  if (st.active.empty()) st.detail = "systemctl show systemd-networkd.service: no ActiveState";
+  return st;
 }
 
-UnitResult networkd_restart(Clock::time_point deadline) {
-  return systemctl({"try-restart", "systemd-networkd.service"}, deadline);
+NetworkdState networkd_state(Clock::time_point deadline) {
+  if (!systemd_booted()) return networkd_process();
+  ProgramResult p = run_program({"systemctl", "show", "-p", "ActiveState", "-p", "ExecMainStartTimestampMonotonic",
+                                 "systemd-networkd.service"},
+                                deadline, true);
+  if (!p.ok) {
+    NetworkdState st;
+    st.detail = p.detail;
+    return st;
+  }
+  return parse_unit_show(p.output, now_us(CLOCK_MONOTONIC));
+}
+
+UnitResult networkd_reload(Clock::time_point deadline) {
+  ProgramResult p = run_program({"networkctl", "reload"}, deadline, true);
+  UnitResult r;
+  r.ok = p.ok;
+  r.detail = p.ok ? "" : p.detail + (p.output.empty() ? "" : ": " + p.output);
+  while (!r.detail.empty() && (r.detail.back() == '\n' || r.detail.back() == ' ')) r.detail.pop_back();
+  return r;
 }
 
 }  // namespace ec2nc

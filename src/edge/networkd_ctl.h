@@ -1,17 +1,13 @@
-// Talking to systemd-networkd through systemd: is it running, does its configuration
-// let it leave others' routing rules alone, and restart it so it takes new .network files.
-//
-// Why a restart and not `networkctl reload`: a reload makes networkd reconfigure every
-// link whose matching .network file changed, and a link that moves to a file with
-// KeepConfiguration=yes first loses everything networkd had configured on it, its DHCP
-// address included (systemd 252, link_reconfigure_impl). `systemctl restart` stops
-// networkd with its RestartKillSignal (SIGUSR2), on which it keeps its DHCP leases and
-// addresses; the new process finds every address and route already there, takes them
-// as foreign and, with KeepConfiguration=yes, keeps them; and it re-reads
-// networkd.conf.d, so ec2-netcfg's drop-in is in effect from then on.
+// Talking to systemd-networkd: does the configuration it started with leave others'
+// routing rules alone, is it running, and `networkctl reload` so it takes new .network
+// files. ec2-netcfg never starts, stops or restarts networkd: a reload reconfigures only
+// the links whose file changed (systemd 252 to 257), while a restart would restart what
+// is bound to it, count against systemd's start limit (5 in 10 s: a burst of hot-plugged
+// ENIs left networkd dead) and drop every link's DHCPv6 addresses.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -21,8 +17,10 @@ namespace ec2nc {
 /// the last [Network] ManageForeignRoutingPolicyRules= among networkd.conf and its
 /// drop-ins (by name; /etc hides /run, which hides /usr/local/lib and /usr/lib).
 struct NetworkdConf {
-  bool keeps_foreign_rules = false;  ///< The setting is "no": a (re)start deletes no foreign rule.
+  bool keeps_foreign_rules = false;  ///< The setting is "no": a reconfigure deletes no foreign rule.
   std::string detail;                ///< Which file set it, or that none did.
+  std::string newest;                ///< The most recently modified of those files ("" = none).
+  double newest_age_s = 0;           ///< Seconds since `newest` was modified.
 };
 NetworkdConf networkd_conf();
 
@@ -41,11 +39,26 @@ struct UnitResult {
   std::string detail;  ///< The command and its failure, for logs.
 };
 
-/// `systemctl is-active --quiet systemd-networkd.service`, bounded by `deadline`.
-UnitResult networkd_active(std::chrono::steady_clock::time_point deadline);
+/// What is known about the running systemd-networkd.
+struct NetworkdState {
+  /// systemd's ActiveState of systemd-networkd.service ("active", "failed", "inactive",
+  /// "activating", ...); without systemd as PID 1, "active" when a systemd-networkd
+  /// process runs here, else "inactive"; "" when it could not be asked.
+  std::string active;
+  std::optional<double> age_s;  ///< Seconds since its running process started (unknown: nullopt).
+  std::string detail;           ///< Why `active` is empty, for logs.
+};
 
-/// `systemctl try-restart systemd-networkd.service`, bounded by `deadline` (the child is
-/// killed when it runs out).
-UnitResult networkd_restart(std::chrono::steady_clock::time_point deadline);
+/// Asks systemd (`systemctl show`) where systemd is PID 1, else looks for the process in
+/// /proc; bounded by `deadline`.
+NetworkdState networkd_state(std::chrono::steady_clock::time_point deadline);
+
+/// `networkctl reload`, bounded by `deadline` (the child is killed when it runs out).
+UnitResult networkd_reload(std::chrono::steady_clock::time_point deadline);
+
+/// Parses `systemctl show` output (KEY=VALUE lines): ActiveState, and the age of the main
+/// process from ExecMainStartTimestampMonotonic (microseconds of CLOCK_MONOTONIC; 0 or
+/// absent = unknown) against `now_monotonic_us`.
+NetworkdState parse_unit_show(const std::string& text, uint64_t now_monotonic_us);
 
 }  // namespace ec2nc

@@ -1,8 +1,10 @@
-// edge/networkd_ctl: reading ManageForeignRoutingPolicyRules= from networkd.conf text.
+// edge/networkd_ctl: reading ManageForeignRoutingPolicyRules= from networkd.conf text,
+// and systemd's answer about systemd-networkd.service.
 // The parser replaced two std::regex; the regexes are kept here as the reference it must
 // agree with, on hand-picked edge cases and on many generated texts.
 #include <doctest/doctest.h>
 
+#include <fstream>
 #include <random>
 #include <regex>
 #include <sstream>
@@ -111,4 +113,34 @@ TEST_CASE("foreign_rules_setting agrees with the regexes it replaced on generate
     if (got) ++set;
   }
   CHECK(set > 1000);  // the texts reach both answers
+}
+
+TEST_CASE("the drop-in the package installs keeps networkd off others' rules") {
+  std::ifstream in(std::string(EC2NC_TEST_DATA) + "/../../units/ec2-netcfg-networkd.conf");
+  std::stringstream text;
+  text << in.rdbuf();
+  REQUIRE(!text.str().empty());
+  CHECK(foreign_rules_setting(text.str()) == std::optional<std::string>("no"));
+  CHECK(text.str().find("\n[Network]\nManageForeignRoutingPolicyRules=no\nManageForeignRoutes=no\n") !=
+        std::string::npos);
+}
+
+TEST_CASE("parse_unit_show: the state and how long the main process has run") {
+  NetworkdState st = parse_unit_show("ActiveState=active\nExecMainStartTimestampMonotonic=2000000\n", 5000000);
+  CHECK(st.active == "active");
+  REQUIRE(st.age_s);
+  CHECK(*st.age_s == doctest::Approx(3.0));
+  // The order systemctl prints the properties in does not matter; a missing newline neither.
+  st = parse_unit_show("ExecMainStartTimestampMonotonic=4500000\nActiveState=failed", 5000000);
+  CHECK(st.active == "failed");
+  CHECK(*st.age_s == doctest::Approx(0.5));
+  // Never started (0), a time in the future or not a number: the age is unknown.
+  for (const char* ts : {"0", "6000000", "12x", ""}) {
+    st = parse_unit_show(std::string("ActiveState=inactive\nExecMainStartTimestampMonotonic=") + ts + "\n", 5000000);
+    CHECK(st.active == "inactive");
+    CHECK_FALSE(st.age_s);
+  }
+  st = parse_unit_show("garbage\n", 5000000);
+  CHECK(st.active.empty());
+  CHECK(!st.detail.empty());
 }
