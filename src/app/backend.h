@@ -37,7 +37,12 @@ class Backend {
   }
   /// Once a run, after its last pass: make the service that reads the files take those
   /// `changes` (every file change of the run) made new or different. Never restarts it.
-  virtual void hand_off(Context& ctx, const std::vector<FileChange>& changes) { (void)ctx, (void)changes; }
+  /// Returns the interfaces the service was made to reconfigure (what it drops there is
+  /// then put back: see wait_networkd_configured).
+  virtual std::set<std::string> hand_off(Context& ctx, const std::vector<FileChange>& changes) {
+    (void)ctx, (void)changes;
+    return {};
+  }
 };
 
 /// The networkd backend (backend_networkd.cc).

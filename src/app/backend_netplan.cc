@@ -239,7 +239,7 @@ class NetplanBackend : public Backend {
     return sync_drop_ins(ctx, {}, mine, dry_run, changes);
   }
 
-  void hand_off(Context& ctx, const std::vector<FileChange>& changes) override {
+  std::set<std::string> hand_off(Context& ctx, const std::vector<FileChange>& changes) override {
     // The ENIs whose networkd file (netplan's generated one, or ec2-netcfg's drop-in beside
     // it) is new or different; a removed drop-in's ENI is either gone or had its generated
     // file rewritten too.
@@ -252,7 +252,7 @@ class NetplanBackend : public Backend {
       else if (f.kind != FileChange::Kind::Removed && !netplan_drop_in_iface(base).empty())
         changed.insert(netplan_drop_in_iface(base));
     }
-    hand_to_networkd(ctx, changed, "netplan's files and ec2-netcfg's drop-ins");
+    return hand_to_networkd(ctx, changed, "netplan's files and ec2-netcfg's drop-ins") ? changed : std::set<std::string>{};
   }
 
  private:

@@ -51,7 +51,7 @@ class NetworkdBackend : public Backend {
     return kExitOk;
   }
 
-  void hand_off(Context& ctx, const std::vector<FileChange>& changes) override {
+  std::set<std::string> hand_off(Context& ctx, const std::vector<FileChange>& changes) override {
     // A removed file needs nothing: its link is gone, or `remove` took the ENI out of
     // ec2-netcfg's hands and networkd keeps it as it is until its next start.
     std::set<std::string> changed;
@@ -60,7 +60,7 @@ class NetworkdBackend : public Backend {
       std::string iface = networkd_file_iface(f.path.substr(slash == std::string::npos ? 0 : slash + 1));
       if (f.kind != FileChange::Kind::Removed && !iface.empty()) changed.insert(iface);
     }
-    hand_to_networkd(ctx, changed, "ec2-netcfg's files");
+    return hand_to_networkd(ctx, changed, "ec2-netcfg's files") ? changed : std::set<std::string>{};
   }
 };
 

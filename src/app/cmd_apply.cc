@@ -4,9 +4,11 @@
 // backend's service once; complete ENIs are configured in the first pass, late ones as their data completes.
 #include <algorithm>
 #include <iterator>
+#include <map>
 #include <set>
 
 #include "app/backend.h"
+#include "app/networkd_handoff.h"
 #include "app/commands.h"
 #include "app/metadata_wait.h"
 #include "app/output.h"
@@ -57,10 +59,55 @@ struct HandOff {
   Context& ctx;
   bool armed;
   std::vector<FileChange> changes;
-  ~HandOff() {
-    if (armed) ctx.backend->hand_off(ctx, changes);
+  /// Hands the files over now; the interfaces the service reconfigured.
+  std::set<std::string> run() {
+    if (!armed) return {};
+    armed = false;
+    return ctx.backend->hand_off(ctx, changes);
   }
+  ~HandOff() { run(); }
 };
+
+/// After networkd reconfigured `reloaded` (a reload onto their new file): once it has
+/// finished, puts back what that removed of the plan (a DHCP address going takes every
+/// route through an ENI with no other IPv4 address along, in every table). Exit status.
+int restore_after_reconfigure(Context& ctx, const InstanceMetadata& md, RunState* state,
+                              const std::set<std::string>& reloaded, Clock::time_point reloaded_at) {
+  HostState host;
+  int rc = read_host(ctx, &host);
+  if (rc) return rc;
+  std::map<int, std::string> by_index;
+  for (auto& l : host.links)
+    if (reloaded.count(l.name)) by_index[l.ifindex] = l.name;
+  std::set<int> ifindexes;
+  for (auto& [i, n] : by_index) ifindexes.insert(i);
+  for (int i : wait_networkd_configured(ctx, ifindexes, reloaded_at))
+    ctx.log.warn(by_index[i] + ": systemd-networkd has not finished reconfiguring it; ec2-netcfg's configuration is "
+                 "checked now and again at the next run");
+  host = HostState{};
+  if ((rc = read_host(ctx, &host))) return rc;
+  Plan plan = make_plan(ctx.cfg, md, host.links);
+  ReconcileScope scope;
+  scope.only.assign(reloaded.begin(), reloaded.end());
+  scope.records = state;
+  std::vector<Change> changes = reconcile(plan, host, scope);
+  if (changes.empty()) return kExitOk;
+  ctx.log.info("putting back what systemd-networkd's reconfigure removed (" + std::to_string(changes.size()) +
+               " change(s))");
+  std::vector<Change> done;
+  std::set<std::string> failed = execute_changes(ctx, std::move(changes), &done);
+  PassOutcome pass;
+  pass.plan = &plan;
+  pass.host = &host;
+  pass.scope = scope.only;
+  pass.done = std::move(done);
+  pass.failed = failed;
+  pass.writes_files = ctx.backend->writes_files();
+  update_records(state, pass);
+  std::string error;
+  if (!save_state(ctx.path(kStateDir), *state, &error)) ctx.log.warn(error);
+  return failed.empty() ? kExitOk : kExitRetry;
+}
 
 struct Totals {
   size_t kernel_changes = 0;
@@ -189,6 +236,14 @@ int cmd_apply(Context& ctx, bool change_things) {
 
     auto pending = pending_macs(md, host.links, wanted);
     if (pending.empty() || !wait.step(pending, &md)) break;
+  }
+
+  // The files to the backend's service, once; then what its reconfigure removed goes back.
+  const auto reloaded_at = Clock::now();
+  const std::set<std::string> reloaded = hand_off.run();
+  if (!reloaded.empty()) {
+    int r = restore_after_reconfigure(ctx, md, &state, reloaded, reloaded_at);
+    if (r && tot.status == kExitOk) tot.status = r;
   }
 
   // What is left as it was, and why.

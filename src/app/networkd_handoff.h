@@ -24,6 +24,16 @@ namespace ec2nc {
 /// links, and networkd would otherwise delete every rule it did not create). Otherwise it
 /// says why at warning level and leaves networkd alone: the kernel is configured already,
 /// and networkd reads the files when it next starts. `what` names the files in messages.
-void hand_to_networkd(Context& ctx, const std::set<std::string>& changed, const std::string& what);
+/// True when networkd was reloaded.
+bool hand_to_networkd(Context& ctx, const std::set<std::string>& changed, const std::string& what);
+
+/// After a reload: waits (within the run's deadline, at most 10 s) until networkd has
+/// reconfigured each of `ifindexes` since the reload (its record of the link rewritten
+/// after `reloaded_at` and configured, or failed). Reconfiguring a link that moves to
+/// another file drops what networkd had configured there, its DHCP addresses included; an
+/// ENI that had no other address loses every route through it in every table with them
+/// (the kernel's doing when a link's last IPv4 address goes), so the caller then puts
+/// back what is missing. Returns the interfaces that did not get there in time.
+std::set<int> wait_networkd_configured(Context& ctx, const std::set<int>& ifindexes, Clock::time_point reloaded_at);
 
 }  // namespace ec2nc

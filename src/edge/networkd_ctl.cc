@@ -202,6 +202,23 @@ NetworkdState networkd_state(Clock::time_point deadline) {
   return parse_unit_show(p.output, now_us(CLOCK_MONOTONIC));
 }
 
+std::optional<NetworkdLink> networkd_link(int ifindex) {
+  const std::string path = "/run/systemd/netif/links/" + std::to_string(ifindex);
+  std::string text, unread;
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0 || !read_file(path, &text, &unread)) return std::nullopt;
+  NetworkdLink l;
+  const double mtime = double(st.st_mtim.tv_sec) + double(st.st_mtim.tv_nsec) / 1e9;
+  l.age_s = double(now_us(CLOCK_REALTIME)) / 1e6 - mtime;
+  const std::string key = "ADMIN_STATE=";
+  for (size_t begin = 0; begin < text.size();) {
+    const size_t end = std::min(text.find('\n', begin), text.size());
+    if (text.compare(begin, key.size(), key) == 0) l.admin_state = text.substr(begin + key.size(), end - begin - key.size());
+    begin = end + 1;
+  }
+  return l;
+}
+
 UnitResult networkd_reload(Clock::time_point deadline) {
   ProgramResult p = run_program({"networkctl", "reload"}, deadline, true);
   UnitResult r;

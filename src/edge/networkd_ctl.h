@@ -56,6 +56,14 @@ NetworkdState networkd_state(std::chrono::steady_clock::time_point deadline);
 /// `networkctl reload`, bounded by `deadline` (the child is killed when it runs out).
 UnitResult networkd_reload(std::chrono::steady_clock::time_point deadline);
 
+/// networkd's own record of one link (/run/systemd/netif/links/IFINDEX).
+struct NetworkdLink {
+  std::string admin_state;  ///< ADMIN_STATE= ("configuring", "configured", "failed", ...).
+  double age_s = 0;         ///< Seconds since networkd last wrote the record.
+};
+/// nullopt when networkd keeps no record of the link (unmanaged, or not running).
+std::optional<NetworkdLink> networkd_link(int ifindex);
+
 /// Parses `systemctl show` output (KEY=VALUE lines): ActiveState, and the age of the main
 /// process from ExecMainStartTimestampMonotonic (microseconds of CLOCK_MONOTONIC; 0 or
 /// absent = unknown) against `now_monotonic_us`.

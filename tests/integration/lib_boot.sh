@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Real boots for integration tests: systemd 252 as PID 1 of a minimal Debian 12 root,
-# booted with systemd-nspawn inside the test's instance namespace $INST (NETNS-TESTING.md,
+# Real boots for integration tests: systemd as PID 1 of a minimal Debian root (Debian 12
+# "bookworm", systemd 252; EC2NC_BOOT_SUITE=trixie: Debian 13, systemd 257), booted with
+# systemd-nspawn inside the test's instance namespace $INST (NETNS-TESTING.md,
 # "Booting a real systemd as PID 1 in the test's namespaces"). Source after lib.sh.
 #
 #   boot_root               the cached root (debootstrap), built once per package list
@@ -27,9 +28,14 @@ ID=e2nb$$
 INST=inst-$ID
 
 BOOT_CACHE=${EC2NC_BOOT_CACHE:-/var/cache/ec2nc-boot}
-BOOT_SUITE=bookworm
+BOOT_SUITE=${EC2NC_BOOT_SUITE:-bookworm}
 BOOT_VARIANT=minbase
-BOOT_PACKAGES=systemd,systemd-sysv,dbus,iproute2,libcurl4,libmnl0
+case $BOOT_SUITE in
+  bookworm) BOOT_PACKAGES=systemd,systemd-sysv,dbus,iproute2,libcurl4,libmnl0 ;;
+  # Debian 13: libcurl4 became libcurl4t64 (64-bit time_t).
+  trixie) BOOT_PACKAGES=systemd,systemd-sysv,dbus,iproute2,libmnl0,udev,libcurl4t64 ;;
+  *) die "EC2NC_BOOT_SUITE=$BOOT_SUITE: bookworm (the default) or trixie" ;;
+esac
 # Bump when the recipe in boot_build changes: the cache key is a hash of all of these.
 BOOT_RECIPE=2
 BOOT_ROOT=""
@@ -119,8 +125,11 @@ boot_build() {
   wait "$BOOT_BUILD_PID" || rc=$?
   BOOT_BUILD_PID=""
   if [ "$rc" != 0 ]; then
+    # Unreachable mirror (or no such suite there): one line says it, not a log tail.
+    grep -qE "^E: (Failed getting release file|Couldn't download)" "$TMP/debootstrap.log" \
+      && die "debootstrap cannot reach the mirror $mirror for $BOOT_SUITE ($(grep -m1 '^E: ' "$TMP/debootstrap.log" | cut -c4-); EC2NC_BOOT_MIRROR overrides it)"
     tail -20 "$TMP/debootstrap.log" >&2
-    die "debootstrap failed (exit $rc; mirror $mirror; EC2NC_BOOT_MIRROR overrides it)"
+    die "debootstrap failed (exit $rc; suite $BOOT_SUITE; mirror $mirror; EC2NC_BOOT_MIRROR overrides it)"
   fi
   systemctl --root="$BOOT_BUILD_TMP" enable systemd-networkd.service > "$TMP/root-enable.log" 2>&1 \
     || die "systemctl --root enable systemd-networkd: $(cat "$TMP/root-enable.log")"

@@ -93,10 +93,12 @@ start_networkd() {
 }
 
 # use_systemctl_shim: make networkd's namespace look booted by systemd (/run/systemd/system)
-# and put a `systemctl` first on the PATH of `ndsys` that does for this hand-started
-# networkd what systemd does for systemd-networkd.service: `is-active`, and `try-restart`
-# by its RestartKillSignal (SIGUSR2, on which networkd keeps its DHCP leases), then a new
-# networkd in the same namespaces. ec2-netcfg's own restart path then runs for real.
+# and put a `systemctl` first on the PATH of `ndsys` that answers for this hand-started
+# networkd what systemd answers for systemd-networkd.service: `show -p ActiveState -p
+# ExecMainStartTimestampMonotonic` (what ec2-netcfg asks before `networkctl reload`), and,
+# for the tests' own use as an administrator, `is-active` and `try-restart` (by its
+# RestartKillSignal, SIGUSR2, then a new networkd in the same namespaces). Every call is
+# logged to $ND_DIR/systemctl.log, so a test can tell that ec2-netcfg restarted nothing.
 use_systemctl_shim() {
   mkdir -p "$ND_DIR/bin"
   cat > "$ND_DIR/bin/systemctl" <<SHIM
@@ -106,8 +108,19 @@ pidf=$TMP/networkd.pid
 # Running: not gone and not a zombie (the first networkd's parent is the holder's sleep,
 # which never reaps it).
 alive() { [ -r /proc/\$1/stat ] && [ "\$(cut -d' ' -f3 /proc/\$1/stat)" != Z ]; }
+echo "\$*" >> $ND_DIR/systemctl.log
 case "\$*" in
   "is-active --quiet systemd-networkd.service") alive "\$(cat \$pidf)" ;;
+  "show -p ActiveState -p ExecMainStartTimestampMonotonic systemd-networkd.service")
+    pid=\$(cat \$pidf)
+    if alive "\$pid"; then
+      # Its start in clock ticks after boot, as microseconds of CLOCK_MONOTONIC (no suspend here).
+      echo ActiveState=active
+      echo ExecMainStartTimestampMonotonic=\$(( \$(cut -d' ' -f22 /proc/\$pid/stat) * 1000000 / \$(getconf CLK_TCK) ))
+    else
+      echo ActiveState=inactive
+      echo ExecMainStartTimestampMonotonic=0
+    fi ;;
   "try-restart systemd-networkd.service")
     pid=\$(cat \$pidf); alive "\$pid" || exit 0
     echo "systemctl shim: restart (SIGUSR2 to \$pid)" >> $ND_DIR/networkd.log

@@ -93,7 +93,7 @@ expect_status 0 "the next run, unhindered" nc --backend networkd apply
 for a in 10.0.1.20 10.0.1.21; do expect_route "$a" 1.1.1.1 ens6; done
 expect_route 2600:1f18:aaaa:bb01::20 2001:db8::1 ens6
 [ "$(ip netns exec "$INST" cat $METRIC)" = 10001 ] && pass "ens6's ra_defrtr_metric set" || fail "metric not set"
-grep -q "Gateway=10.0.1.1" "$TMP/run/systemd/network/05-ec2-netcfg-ens6.network" && pass "ens6's file written" ||
+grep -q "MACAddress=02:86:10:7b:e4:f6" "$TMP/run/systemd/network/05-ec2-netcfg-ens6.network" && pass "ens6's file written" ||
   fail "ens6's file not rewritten"
 has_addr ens6 192.0.2.9 && pass "foreign address on ens6 kept" || fail "foreign address on ens6 gone"
 rules=$(ip -n "$INST" rule)
