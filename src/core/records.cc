@@ -50,7 +50,7 @@ void update_records(RunState* st, const PassOutcome& pass) {
     }
     std::sort(next.addresses.begin(), next.addresses.end());
     if (pass.writes_files) {
-      next.file_rules.clear();  // files hold no rule (render_networkd.h)
+      next.file_rules.clear();  // the files hold no rule (render_networkd.h)
       next.file_routes = networkd_file_routes(ip);
     }
     if (prev) *prev = std::move(next);

@@ -37,12 +37,7 @@ void render_route(const RouteSpec& r, std::string& out) { out += networkd_route_
 
 }  // namespace
 
-std::vector<RouteSpec> networkd_file_routes(const InterfacePlan& ip) {
-  std::vector<RouteSpec> out;
-  for (auto& r : ip.routes)
-    if (r.gateway_from_ra) out.push_back(r);
-  return out;
-}
+std::vector<RouteSpec> networkd_file_routes(const InterfacePlan& ip) { return ip.routes; }
 
 bool interface_has_ipv6(const InterfacePlan& ip) {
   if (ip.dhcp6 || ip.ra_route_metric != 0 || !ip.ipv6_prefixes.empty()) return true;
@@ -88,8 +83,9 @@ std::string render_interface(const InterfacePlan& ip) {
   out += "# ENI " + comment_safe(ip.interface_id) + ", device-number " + std::to_string(ip.device_number) +
          ", network-card " + std::to_string(ip.network_card) + ", routing table " + std::to_string(ip.table) +
          (ip.primary ? ", primary ENI" : "") + ".\n";
-  out += "# What networkd does for this ENI, and nothing else: its addresses, rules and routes are\n";
-  out += "# in the kernel (ip rule show proto 236), so this file does not change when they do.\n";
+  out += "# What networkd does for this ENI and its routing table, and nothing else: its addresses\n";
+  out += "# and rules are in the kernel (ip rule show proto 236), so this file does not change when\n";
+  out += "# IMDS assigns or unassigns an address or prefix.\n";
   out += "\n[Match]\n";
   out += "MACAddress=" + ip.mac.str() + "\n";
   out += "Type=ether\n";
@@ -122,8 +118,10 @@ std::string render_interface(const InterfacePlan& ip) {
     out += "\n[IPv6AcceptRA]\n";
     out += "RouteMetric=" + std::to_string(ip.main_route_metric) + "\n";
   }
-  // The table's IPv6 default through the router of the RAs: networkd adds it the moment
-  // the first RA arrives, also when that is after ec2-netcfg's run.
+  // The ENI's table: its subnets and defaults follow from the subnet alone, so they are as
+  // stable as the rest of the file. networkd puts them back after it reconfigured the link
+  // (when an ENI's last IPv4 address goes, the kernel deletes every route through it), and
+  // adds the IPv6 default the moment the first RA arrives, also after ec2-netcfg's run.
   for (auto& r : networkd_file_routes(ip)) render_route(r, out);
   return out;
 }

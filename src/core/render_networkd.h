@@ -15,8 +15,8 @@ namespace ec2nc {
 /// prefix sorts before cloud-init/netplan (10-), ec2-net-utils (70-) and Amazon
 /// Linux (80-ec2.network), so ec2-netcfg's file is the one networkd matches.
 /// A file says only what networkd itself does for the ENI (match, DHCP, route metrics,
-/// KeepConfiguration=, link group, the table's RA default): it does not change when
-/// addresses, rules or routes come and go in IMDS.
+/// KeepConfiguration=, link group) and its table's routes, which follow from the subnet:
+/// it does not change when IMDS assigns or unassigns addresses or prefixes.
 std::map<std::string, std::string> render_networkd(const Plan& plan);
 
 /// The name of ec2-netcfg's .network file for interface `ifname`.
@@ -35,8 +35,8 @@ std::string networkd_route_section(const RouteSpec& r);
 bool is_safe_ifname(std::string_view s);
 /// `s` with every character is_safe_ifname would refuse replaced by '?' (for comments).
 std::string comment_safe(std::string_view s);
-/// The routes of `ip` its networkd file gives networkd to add (the table's IPv6 default
-/// through the RAs' router); every other route, and every rule, is ec2-netcfg's alone.
+/// The routes of `ip` its networkd file gives networkd to add: the table's, which follow
+/// from the ENI's subnets alone. Rules and addresses are ec2-netcfg's alone.
 std::vector<RouteSpec> networkd_file_routes(const InterfacePlan& ip);
 /// Whether the ENI has anything IPv6 (DHCPv6, RA metric, addresses, routes, prefixes).
 bool interface_has_ipv6(const InterfacePlan& ip);

@@ -137,6 +137,15 @@ SHIM
   nd mkdir -p /run/systemd/system
 }
 
+# no_restart LABEL: ec2-netcfg asked systemd to (re)start nothing (the shim's log).
+no_restart() {
+  if grep -Eq "restart|start systemd-networkd|stop" "$ND_DIR/systemctl.log" 2>/dev/null; then
+    fail "$1: ec2-netcfg asked systemctl: $(grep -E "restart|start systemd-networkd|stop" "$ND_DIR/systemctl.log" | sort -u | paste -sd ';')"
+  else
+    pass "$1: ec2-netcfg restarted nothing (systemctl asked only: $(sort -u "$ND_DIR/systemctl.log" 2>/dev/null | cut -d' ' -f1 | sort -u | paste -sd ' '))"
+  fi
+}
+
 # ndsys CMD...: nd with the systemctl shim first on PATH.
 ndsys() { nd env PATH="$ND_DIR/bin:$PATH" "$@"; }
 

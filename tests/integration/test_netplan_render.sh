@@ -249,13 +249,14 @@ esac
 chmod 600 "$ROOT"/etc/netplan/* 2>/dev/null || true
 ip netns exec "$INST" "$EC2NC_BIN" --root "$ROOT" --backend netplan --metadata-file "$CAPTURE" apply \
   > "$TMP/apply.out" 2>&1 || { cat "$TMP/apply.out" >&2; die "ec2-netcfg --root apply failed"; }
-[ -f "$ROOT/run/systemd/networkd.conf.d/ec2-netcfg.conf" ] || die "ec2-netcfg wrote no networkd.conf.d drop-in"
+[ ! -e "$ROOT/run/systemd/networkd.conf.d/ec2-netcfg.conf" ] || die "ec2-netcfg wrote a networkd.conf.d drop-in (the package installs it; runs never do)"
 
 # The boot: netplan's generator (the wrapped one of the test) on those files, then networkd.
 cp "$ROOT"/etc/netplan/*.yaml "$ND_DIR/etc-netplan/" 2>/dev/null || true
 cp "$ROOT"/run/netplan/*.yaml "$ND_DIR/run-netplan/"
 cp -r "$ROOT"/run/systemd/network/*.network.d "$ND_DIR/run-network/"
-cp "$ROOT"/run/systemd/networkd.conf.d/* "$ND_DIR/networkd.conf.d/"
+# The drop-in the package installs, read when networkd starts.
+cp "$EC2NC_SRC/units/ec2-netcfg-networkd.conf" "$ND_DIR/networkd.conf.d/ec2-netcfg.conf"
 start_networkd
 grep -v '^$' "$ND_DIR/generate-boot.log" | sed 's/^/  generate: /' || true
 

@@ -71,7 +71,7 @@ ROOT=$TMP/root
 ip netns exec "$INST" "$EC2NC_BIN" --root "$ROOT" --backend networkd --metadata-file "$CAPTURE" apply \
   > "$TMP/apply.out" 2>&1 || { cat "$TMP/apply.out" >&2; die "ec2-netcfg --root apply failed"; }
 ls "$ROOT"/run/systemd/network/05-ec2-netcfg-*.network >/dev/null 2>&1 || die "ec2-netcfg wrote no .network file"
-[ -f "$ROOT/run/systemd/networkd.conf.d/ec2-netcfg.conf" ] || die "ec2-netcfg wrote no networkd.conf.d drop-in"
+[ ! -e "$ROOT/run/systemd/networkd.conf.d/ec2-netcfg.conf" ] || die "ec2-netcfg wrote a networkd.conf.d drop-in (the package installs it; runs never do)"
 GOLDEN=$EC2NC_SRC/tests/data/golden/networkd/$SCENARIO
 if diff -r "$GOLDEN" "$ROOT/run/systemd/network" > "$TMP/golden.diff"; then
   pass "the binary's files equal the golden files of $SCENARIO"
@@ -80,7 +80,8 @@ else
   fail "the binary's files differ from $GOLDEN"
 fi
 cp "$ROOT"/run/systemd/network/* "$ND_DIR/run-network/"
-cp "$ROOT"/run/systemd/networkd.conf.d/* "$ND_DIR/networkd.conf.d/"
+# The drop-in the package installs, read when networkd starts.
+cp "$EC2NC_SRC/units/ec2-netcfg-networkd.conf" "$ND_DIR/networkd.conf.d/ec2-netcfg.conf"
 
 if [ -n "$DISTRO" ]; then
   # What netplan/cloud-init and Amazon Linux put there: both match our interfaces.

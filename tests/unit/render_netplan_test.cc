@@ -258,10 +258,13 @@ TEST_CASE("render_netplan: cloud-init's multi-NIC definitions get ec2-netcfg's a
                "      dhcp6-overrides:\n        route-metric: 10001\n        use-hostname: false\n") !=
         std::string::npos);
   CHECK(r.main_metric["ens6"] == 10001);
-  // Addresses, rules and routes are the kernel's, over netlink: never in the YAML.
+  // Addresses and rules are the kernel's, over netlink: never in the YAML; the table's
+  // routes follow from the subnet and are.
   CHECK(y.find("addresses:") == std::string::npos);
   CHECK(y.find("routing-policy:") == std::string::npos);
-  CHECK(y.find("routes:") == std::string::npos);
+  CHECK(y.find("- to: \"0.0.0.0/0\"\n          via: \"10.0.1.1\"\n          on-link: true\n          table: 10001\n") !=
+        std::string::npos);
+  CHECK(y.find("- to: \"10.0.1.0/24\"\n          scope: link\n          table: 10001\n") != std::string::npos);
   CHECK(y.find("accept-ra: true") != std::string::npos);
   // The primary keeps cloud-init's metric (100): nothing of ec2-netcfg's in its overrides.
   const std::string& p = r.yaml["90-ec2-netcfg-ens5.yaml"];
