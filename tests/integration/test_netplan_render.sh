@@ -260,6 +260,7 @@ cp "$EC2NC_SRC/units/ec2-netcfg-networkd.conf" "$ND_DIR/networkd.conf.d/ec2-netc
 start_networkd
 grep -v '^$' "$ND_DIR/generate-boot.log" | sed 's/^/  generate: /' || true
 
+apply_kernel_part netplan
 wait_plan_state "$ENIS" "netplan's files and ec2-netcfg's drop-ins"
 
 while read -r ifname rest; do

@@ -5,7 +5,8 @@
 # present when networkd starts. ec2-netcfg runs in networkd's namespaces (`nd`).
 #
 # 1. Foreign state (a CNI's rule, a route in its table, an address on ens6), added after
-#    networkd is up, survives (a) a refresh that changes a .network, (b) a remove of
+#    networkd is up, survives (a) a refresh that adds an address (no file written, no
+#    reload), (b) a remove of
 #    another ENI, (c) a networkd restart, (d) `networkctl reconfigure ens6` (before and
 #    after the restart); after each, every ec2-netcfg address still routes out of its own
 #    ENI. Traffic runs over the restarts; their figures are printed, not asserted.
@@ -117,14 +118,16 @@ got=$(ip -n "$INST" route get 1.1.1.1 | sed -n 's/.* dev \([^ ]*\).*/\1/p')
 add_foreign_state
 check_state "foreign state added"
 
-# (a) a refresh that changes ens6's .network.
+# (a) a refresh that adds an address to ens6.
 mkcap "$TMP/s1.json" 0=10.0.0.20,10.0.0.21 1=10.0.1.20,10.0.1.21,10.0.1.22 2=10.0.2.20,10.0.2.21
 set_imds "$TMP/s1.json"
 cp "$ND_DIR/run-network/05-ec2-netcfg-ens6.network" "$TMP/ens6.before"
 ec_ok apply
+# An address is the kernel's alone: the file stays as it is and networkd is not reloaded.
 cmp -s "$TMP/ens6.before" "$ND_DIR/run-network/05-ec2-netcfg-ens6.network" \
-  && fail "(a) the refresh did not change 05-ec2-netcfg-ens6.network" \
-  || pass "(a) the refresh rewrote 05-ec2-netcfg-ens6.network"
+  && pass "(a) the refresh left 05-ec2-netcfg-ens6.network as it was" \
+  || fail "(a) the refresh rewrote 05-ec2-netcfg-ens6.network"
+grep -q "networkctl reload" "$TMP/ec.err" && fail "(a) the refresh reloaded networkd" || pass "(a) the refresh did not reload networkd"
 EXPECT="ens5=10.0.0.20,10.0.0.21 ens6=10.0.1.20,10.0.1.21,10.0.1.22 ens7=10.0.2.20,10.0.2.21"
 check_state "(a) refresh adding 10.0.1.22"
 

@@ -92,6 +92,7 @@ if [ -n "$DISTRO" ]; then
 fi
 
 start_networkd
+apply_kernel_part networkd
 wait_plan_state "$ENIS" "ec2-netcfg's files"
 
 # Which file networkd used, and whether it complained about anything in it.
