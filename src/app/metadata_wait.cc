@@ -104,7 +104,7 @@ bool PropagationWait::step(const std::vector<MacAddr>& pending, InstanceMetadata
     return true;
   }
   for (auto& [mac, eni] : read_enis(*ctx_.source, pending, md->primary_mac, /*elastic_ips=*/false)) md->enis[mac] = std::move(eni);
-  mark_numbering_conflicts(*md);
+  mark_conflicts(*md);
   return true;
 }
 

@@ -183,6 +183,13 @@ class EniReader {
     auto body = fetch(key);
     if (!body) return out;
     auto lines = split_lines(*body);
+    if (lines.empty()) {
+      // IMDS leaves an empty list out of the directory listing: a key it names with an
+      // empty body is an answer caught mid-update, never "none" (read as none, it would
+      // take every address or prefix of the list away).
+      fail(EniMetadata::State::Incomplete, key, "listed but empty (caught mid-update; not propagated yet)");
+      return out;
+    }
     if (lines.size() > kMaxListEntries) {
       invalid(key, std::to_string(lines.size()) + " entries", "more than EC2 can assign");
       return {};
@@ -723,8 +730,57 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
   for (auto& [m, eni] : enis) eni.is_primary = m == *primary;
   crawl.validate_all();
   out.instance.enis = std::move(enis);
-  mark_numbering_conflicts(out.instance);
+  mark_conflicts(out.instance);
   return out;
+}
+
+namespace {
+
+/// What one ENI claims of the VPC's address space: its addresses and delegated prefixes.
+std::vector<IpPrefix> claims_of(const EniMetadata& eni) {
+  std::vector<IpPrefix> out;
+  for (auto& a : eni.local_ipv4s) out.push_back(IpPrefix::host(a));
+  for (auto& a : eni.ipv6s) out.push_back(IpPrefix::host(a));
+  out.insert(out.end(), eni.ipv4_prefixes.begin(), eni.ipv4_prefixes.end());
+  out.insert(out.end(), eni.ipv6_prefixes.begin(), eni.ipv6_prefixes.end());
+  return out;
+}
+
+bool overlap(const IpPrefix& a, const IpPrefix& b) {
+  return a.addr.is_v4() == b.addr.is_v4() && (a.covers(b) || b.covers(a));
+}
+
+}  // namespace
+
+void mark_conflicts(InstanceMetadata& md) {
+  mark_numbering_conflicts(md);
+  // An address (or prefix) EC2 assigns to one ENI at a time, listed on two: a move
+  // (--allow-reassignment) caught half-way. Both are left as they are until it is on one.
+  std::map<MacAddr, std::string> problems;
+  std::vector<std::pair<MacAddr, std::vector<IpPrefix>>> all;
+  for (auto& [mac, eni] : md.enis)
+    if (eni.state == EniMetadata::State::Complete) all.emplace_back(mac, claims_of(eni));
+  for (size_t i = 0; i < all.size(); ++i) {
+    for (size_t j = i + 1; j < all.size(); ++j) {
+      for (auto& a : all[i].second) {
+        auto b = std::find_if(all[j].second.begin(), all[j].second.end(), [&](const IpPrefix& p) { return overlap(a, p); });
+        if (b == all[j].second.end()) continue;
+        auto say = [&](const MacAddr& m, const IpPrefix& mine, const MacAddr& other, const IpPrefix& theirs) {
+          if (!problems.count(m))
+            problems[m] = std::string(kMacsPath) + m.str() + "/: " + mine.str() + " is also listed on " + other.str() +
+                          " (" + theirs.str() + "): a move caught half-way, not propagated yet";
+        };
+        say(all[i].first, a, all[j].first, *b);
+        say(all[j].first, *b, all[i].first, a);
+        break;
+      }
+    }
+  }
+  for (auto& [mac, problem] : problems) {
+    EniMetadata& eni = md.enis[mac];
+    eni.state = EniMetadata::State::Incomplete;
+    eni.problem = problem;
+  }
 }
 
 void mark_numbering_conflicts(InstanceMetadata& md) {

@@ -163,6 +163,12 @@ EniMetadata read_eni(MetadataSource& src, const MacAddr& mac, const MacAddr& pri
 /// again after re-reading ENIs with read_eni.
 void mark_numbering_conflicts(InstanceMetadata& md);
 
+/// mark_numbering_conflicts, and two complete ENIs listing the same address, or
+/// overlapping delegated prefixes: EC2 assigns each to one ENI at a time, so a move is
+/// caught half-way. Both are marked Incomplete (naming the other) and left as they are
+/// until IMDS lists it on one. Called by read_metadata; call it again after read_eni.
+void mark_conflicts(InstanceMetadata& md);
+
 /// Text of a state, for messages and JSON: "complete", "incomplete", "invalid", "fetch-failed".
 const char* state_name(EniMetadata::State s);
 

@@ -543,6 +543,7 @@ wait_configured() {
   until nd_links_configured "$@"; do
     if [ $SECONDS -ge $end ]; then
       cx networkctl list --no-pager >&2 || true
+      cx journalctl --no-pager -o short-monotonic -u systemd-networkd.service -n 40 >&2 || true
       fail "$label: networkd did not get $* configured within 20 s"
       return 1
     fi

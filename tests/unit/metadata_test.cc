@@ -209,5 +209,54 @@ TEST_CASE("an IPv6-only ENI with an empty ipv6s has not propagated yet") {
   SUBCASE("its subnet empty too") { p[kMacs + kSecond + "/subnet-ipv6-cidr-blocks"] = ""; }
   auto e = second_eni(p);
   CHECK(e.state == EniMetadata::State::Incomplete);
-  CHECK(e.problem.find("ipv6s: empty") != std::string::npos);
+  CHECK(e.problem.find(": listed but empty") != std::string::npos);
+}
+
+TEST_CASE("a listed key with an empty body was caught mid-update: never read as none") {
+  // IMDS leaves an empty list out of the listing. Read as "none", an empty ipv6s or
+  // ipv4-prefix took every IPv6 address, or the prefix's rule, away (issue 26).
+  for (const char* key : {"ipv6s", "ipv4-prefix", "ipv6-prefix", "subnet-ipv6-cidr-blocks", "local-ipv4s"}) {
+    for (const char* body : {"", "\n"}) {
+      CAPTURE(key);
+      auto p = test::scenario("dual-stack-prefixes")->paths();
+      const std::string path = kMacs + kSecond + "/" + key;
+      REQUIRE(p.count(path));
+      p[path] = body;
+      auto e = second_eni(p);
+      CHECK(e.state == EniMetadata::State::Incomplete);
+      CHECK(e.problem == path + ": listed but empty (caught mid-update; not propagated yet)");
+    }
+  }
+}
+
+TEST_CASE("an address or prefix listed on two ENIs: both left as they are") {
+  auto p = two_enis();
+  SUBCASE("the same secondary address, two ENIs in one subnet") {
+    p[kMacs + kSecond + "/subnet-ipv4-cidr-block"] = "10.0.0.0/24";
+    p[kMacs + kSecond + "/local-ipv4s"] = "10.0.0.20\n10.0.0.35";
+  }
+  SUBCASE("an address inside the other's delegated prefix") {
+    p[kMacs + kPrimary + "/"] += "\nipv4-prefix";
+    p[kMacs + kPrimary + "/ipv4-prefix"] = "10.0.0.64/28";
+    p[kMacs + kSecond + "/subnet-ipv4-cidr-block"] = "10.0.0.0/24";
+    p[kMacs + kSecond + "/local-ipv4s"] = "10.0.0.20\n10.0.0.70";
+  }
+  CaptureSource src(p);
+  auto rd = read_metadata(src);
+  REQUIRE(rd.fatal.empty());
+  auto& a = rd.instance.enis.at(*MacAddr::parse(kPrimary));
+  auto& b = rd.instance.enis.at(*MacAddr::parse(kSecond));
+  CHECK(a.state == EniMetadata::State::Incomplete);
+  CHECK(b.state == EniMetadata::State::Incomplete);
+  CHECK(a.problem.find("is also listed on " + kSecond) != std::string::npos);
+  CHECK(b.problem.find("is also listed on " + kPrimary) != std::string::npos);
+  CHECK(b.problem.find("a move caught half-way") != std::string::npos);
+}
+
+TEST_CASE("the same address on two ENIs only once it is on one: then both are complete") {
+  auto p = two_enis();
+  p[kMacs + kSecond + "/local-ipv4s"] = "10.0.1.20\n10.0.1.35";
+  CaptureSource src(p);
+  auto rd = read_metadata(src);
+  for (auto& [mac, eni] : rd.instance.enis) CHECK(eni.state == EniMetadata::State::Complete);
 }
