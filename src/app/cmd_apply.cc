@@ -159,6 +159,7 @@ int cmd_apply(Context& ctx, bool change_things) {
     } else if ((rc = read_host(ctx, &host))) {
       return rc;
     }
+    if (!ctx.offline()) mark_lost_ipv4(md, host, state);
     plan = make_plan(ctx.cfg, md, host.links);
     if (first)
       for (auto& ip : plan.interfaces)

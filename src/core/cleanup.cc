@@ -57,4 +57,27 @@ std::vector<CleanupDecision> decide_cleanup(const Plan& plan, const std::vector<
   return out;
 }
 
+void mark_lost_ipv4(InstanceMetadata& md, const HostState& host, const RunState& st) {
+  for (auto& [mac, eni] : md.enis) {
+    if (eni.state != EniMetadata::State::Complete || eni.has_ipv4()) continue;
+    for (auto& rec : st.interfaces) {
+      if (rec.mac != mac || rec.table == 0) continue;
+      const bool rules = std::any_of(host.rules.begin(), host.rules.end(), [&](const ObservedRule& r) {
+        return r.family == Family::V4 && r.protocol == kOwnProto && r.table == rec.table;
+      });
+      const bool routes = std::any_of(host.routes.begin(), host.routes.end(), [&](const ObservedRoute& r) {
+        return r.dst.addr.is_v4() && r.protocol == kOwnProto && r.table == rec.table;
+      });
+      if (!rules && !routes) continue;
+      eni.state = EniMetadata::State::Incomplete;
+      eni.problem = "meta-data/network/interfaces/macs/" + mac.str() +
+                    "/: lists neither local-ipv4s nor subnet-ipv4-cidr-block, but ec2-netcfg configured IPv4 on "
+                    "it (table " + std::to_string(rec.table) +
+                    "): EC2 cannot make an ENI with IPv4 IPv6-only, so this is a read caught mid-update (not "
+                    "propagated yet)";
+      break;
+    }
+  }
+}
+
 }  // namespace ec2nc

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "core/metadata.h"
+#include "core/netlink.h"
 #include "core/plan.h"
 #include "core/run_state.h"
 
@@ -38,5 +40,12 @@ struct CleanupDecision {
 /// made from this run's (valid) metadata read.
 std::vector<CleanupDecision> decide_cleanup(const Plan& plan, const std::vector<HostLink>& links,
                                             const RunState& st);
+
+/// EC2 cannot turn an ENI with IPv4 into an IPv6-only one: a complete read that lists
+/// neither IPv4 key for an ENI on which ec2-netcfg configured IPv4 (its IPv4 rules or
+/// table routes, protocol 236, in the ENI's recorded table) caught IMDS mid-update. Such
+/// an ENI is marked Incomplete (left as it was and waited for) instead of being read as
+/// IPv6-only, which would take all its IPv4 configuration away.
+void mark_lost_ipv4(InstanceMetadata& md, const HostState& host, const RunState& st);
 
 }  // namespace ec2nc

@@ -365,3 +365,66 @@ TEST_CASE("records: addresses added are recorded, deleted ones dropped, removed 
     CHECK_FALSE(st.find("ens6")->owns_address(*IpAddr::parse("10.0.1.21")));
   }
 }
+
+TEST_CASE("mark_lost_ipv4: an ENI with ec2-netcfg's IPv4 on it read as IPv6-only was caught mid-update") {
+  // ipv6-only-secondary: ens6 (…:f6) is IPv6-only in IMDS. Had ec2-netcfg configured IPv4
+  // on it (its table 10001), that read cannot be true (issue 26, item 3).
+  auto src = test::scenario("ipv6-only-secondary");
+  auto rd = read_metadata(*src);
+  REQUIRE(rd.fatal.empty());
+  const MacAddr second = *MacAddr::parse("02:86:10:7b:e4:f6");
+  REQUIRE(rd.instance.enis.at(second).state == EniMetadata::State::Complete);
+  REQUIRE_FALSE(rd.instance.enis.at(second).has_ipv4());
+  RunState st;
+  InterfaceRecord rec;
+  rec.name = "ens6";
+  rec.mac = second;
+  rec.ifindex = 3;
+  rec.table = 10001;
+  st.interfaces.push_back(rec);
+  HostState host;
+  SUBCASE("its IPv4 source rule is there") {
+    ObservedRule r;
+    r.family = Family::V4;
+    r.protocol = kOwnProto;
+    r.table = 10001;
+    r.from = *IpPrefix::parse("10.0.1.20/32");
+    host.rules.push_back(r);
+  }
+  SUBCASE("its IPv4 table route is there") {
+    ObservedRoute r;
+    r.table = 10001;
+    r.dst = *IpPrefix::parse("10.0.1.0/24");
+    r.protocol = kOwnProto;
+    host.routes.push_back(r);
+  }
+  InstanceMetadata md = rd.instance;
+  mark_lost_ipv4(md, host, st);
+  CHECK(md.enis.at(second).state == EniMetadata::State::Incomplete);
+  CHECK(md.enis.at(second).problem.find("cannot make an ENI with IPv4 IPv6-only") != std::string::npos);
+}
+
+TEST_CASE("mark_lost_ipv4: nothing of ec2-netcfg's IPv4 there (or another's table): the read stands") {
+  auto src = test::scenario("ipv6-only-secondary");
+  auto rd = read_metadata(*src);
+  const MacAddr second = *MacAddr::parse("02:86:10:7b:e4:f6");
+  RunState st;
+  InterfaceRecord rec;
+  rec.name = "ens6";
+  rec.mac = second;
+  rec.table = 10001;
+  st.interfaces.push_back(rec);
+  HostState host;
+  ObservedRule foreign;  // someone else's IPv4 rule to that table, and ours to another
+  foreign.family = Family::V4;
+  foreign.protocol = 4;
+  foreign.table = 10001;
+  host.rules.push_back(foreign);
+  ObservedRule other;
+  other.family = Family::V4;
+  other.protocol = kOwnProto;
+  other.table = 10000;
+  host.rules.push_back(other);
+  mark_lost_ipv4(rd.instance, host, st);
+  CHECK(rd.instance.enis.at(second).state == EniMetadata::State::Complete);
+}
