@@ -139,7 +139,7 @@ int cmd_apply(Context& ctx, bool change_things) {
     }
   }
 
-  prepare_imds_path(ctx, links);
+  prepare_imds_path(ctx, links, /*may_change=*/!dry);
   InstanceMetadata md;
   if ((rc = read_metadata_retrying(ctx, ctx.opts.metadata_file.empty(), &md, false,
                                    early_listing_macs(links, wanted, state))))

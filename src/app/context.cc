@@ -222,7 +222,7 @@ bool imds_answers(Context& ctx, const std::string& url) {
 
 }  // namespace
 
-void prepare_imds_path(Context& ctx, const std::vector<HostLink>& run_links) {
+void prepare_imds_path(Context& ctx, const std::vector<HostLink>& run_links, bool may_change) {
   if (!ctx.opts.metadata_file.empty() || ctx.offline()) return;
   std::string url, error;
   if (!resolve_imds_endpoint(ctx.opts.imds_endpoint, &url, &error)) return;
@@ -238,7 +238,9 @@ void prepare_imds_path(Context& ctx, const std::vector<HostLink>& run_links) {
   // host): there is no ENI to choose, and no dump needed to say so.
   const bool via_eni = std::any_of(links.begin(), links.end(),
                                    [&](const HostLink& l) { return l.ifindex == pick.oif && l.can_be_eni(); });
-  if (!via_eni) return;
+  // A run that only reads (show, diff, --dry-run) holds no lock: it neither pins a route
+  // nor takes away one a running apply pinned; it asks IMDS the way the kernel routes.
+  if (!via_eni || !may_change) return;
   HostState h;
   h.links = links;
   if (!ctx.rtnl.dump_routes(ip->family, &h.routes, &error)) return;

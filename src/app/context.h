@@ -72,7 +72,8 @@ int resolve_ifaces(Context& ctx, const std::vector<HostLink>& links, std::vector
 /// one that answers is kept for the run; restore_imds_path() takes it away again.
 /// `links`: the host's links as the run read them (only the main table's routes of the
 /// endpoint's family are read besides, and only when IMDS is reached through an ENI).
-void prepare_imds_path(Context& ctx, const std::vector<HostLink>& links);
+/// With `may_change` false (a run that only reads, and holds no lock), only the wait.
+void prepare_imds_path(Context& ctx, const std::vector<HostLink>& links, bool may_change);
 /// Removes the host route prepare_imds_path() added, if any.
 void restore_imds_path(Context& ctx);
 

@@ -98,8 +98,11 @@ std::string render_interface(const InterfacePlan& ip) {
   const bool v6 = has_ipv6(ip);
   out += "\n[Network]\n";
   out += std::string("DHCP=") + dhcp_value(ip) + "\n";
-  // Keeps what others and ec2-netcfg put on the link when networkd reconfigures it or stops.
-  out += "KeepConfiguration=yes\n";
+  // Keeps the addresses and routes others and ec2-netcfg put on the link (static ones: no
+  // lease lifetime) when networkd reconfigures it. Not "yes": networkd 257 then leaves a
+  // reconfigured link's running DHCPv4 client alone and waits for it to report a lease
+  // until the next renewal (up to half the lease), "configuring" all that time.
+  out += "KeepConfiguration=static\n";
   if (v6) out += "IPv6AcceptRA=yes\n";
 
   if (ip.dhcp4) {

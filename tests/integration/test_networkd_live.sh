@@ -146,8 +146,8 @@ ip -n "$INST" link del ens7
 ec_ok apply
 check_state "(b) apply after ens7 detached"
 
-# (d) networkctl reconfigure ens6: the state of a booted instance (networkd restarted by
-# ec2-netcfg's first apply onto its files, which say KeepConfiguration=yes): networkd must
+# (d) networkctl reconfigure ens6: the state of a booted instance (networkd reloaded by
+# ec2-netcfg's first apply onto its files, which say KeepConfiguration=static): networkd must
 # not drop ec2-netcfg's state or others' when it reconfigures the ENI.
 echo "  ens6 is managed by networkd with: $(network_file ens6)"
 reconfigure_and_check() {  # LABEL IFACE
