@@ -134,6 +134,8 @@ std::string render_yaml(const InterfacePlan& ip, const std::string& id, const Ne
     out += "        macaddress: " + yaml_quote(ip.mac.str()) + "\n";
     out += "      set-name: " + yaml_quote(ip.name) + "\n";
   }
+  // KeepConfiguration=yes: a reconfigure keeps the addresses and routes others put on the link.
+  if (!(def && def->critical.value_or(false))) out += "      critical: true\n";
   if (dhcp.set4) out += "      dhcp4: true\n";
   emit_overrides("dhcp4-overrides", dhcp.o4, out);
   if (dhcp.set6) out += "      dhcp6: true\n";
@@ -161,10 +163,6 @@ std::string render_drop_in(const InterfacePlan& ip, const std::string& id) {
   out += "# What netplan cannot say about " + comment_safe(ip.name) + " (netplan definition \"" + comment_safe(id) +
          "\"); the rest is in /run/netplan/" + netplan_yaml_name(ip.name) + ".\n";
   if (ip.link_group != 0) out += "\n[Link]\nGroup=" + std::to_string(ip.link_group) + "\n";
-  // netplan's critical: true says KeepConfiguration=yes; "static" keeps the same addresses
-  // and routes of others across a reconfigure without networkd 257 waiting for a lease it
-  // already has (render_networkd.cc).
-  out += "\n[Network]\nKeepConfiguration=static\n";
   if (interface_has_ipv6(ip) && ip.ra_route_metric != 0)
     out += "\n[IPv6AcceptRA]\nRouteMetric=" + std::to_string(ip.ra_route_metric) + "\n";
   for (auto& r : networkd_file_routes(ip))

@@ -98,11 +98,12 @@ std::string render_interface(const InterfacePlan& ip) {
   const bool v6 = has_ipv6(ip);
   out += "\n[Network]\n";
   out += std::string("DHCP=") + dhcp_value(ip) + "\n";
-  // Keeps the addresses and routes others and ec2-netcfg put on the link (static ones: no
-  // lease lifetime) when networkd reconfigures it. Not "yes": networkd 257 then leaves a
-  // reconfigured link's running DHCPv4 client alone and waits for it to report a lease
-  // until the next renewal (up to half the lease), "configuring" all that time.
-  out += "KeepConfiguration=static\n";
+  // Keeps what others and ec2-netcfg put on the link when networkd reconfigures it or stops.
+  // Not "static": networkd takes an address with a finite preferred lifetime for a dynamic
+  // one, so a reconfigure would drop ec2-netcfg's deprecated IPv6 addresses (seen on 257).
+  // With "yes", networkd 257 leaves a reconfigured link's running DHCPv4 client alone and
+  // reports the link "configuring" until the next lease renewal; nothing is lost meanwhile.
+  out += "KeepConfiguration=yes\n";
   if (v6) out += "IPv6AcceptRA=yes\n";
 
   if (ip.dhcp4) {

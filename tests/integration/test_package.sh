@@ -189,8 +189,8 @@ enabled=$(systemctl --root="$ROOT" is-enabled ec2-netcfg.service ec2-netcfg-refr
 [ -L "$ROOT/etc/systemd/system/timers.target.wants/ec2-netcfg-refresh.timer" ] && pass "timer wanted by timers.target" || fail "no timers.target.wants link"
 a=$(actions)
 [ -z "$a" ] && pass "install started nothing (no start, restart or stop asked of systemd)" || fail "install asked systemd for: $a"
-[ -d "$ROOT/run/ec2-netcfg" ] && [ -d "$ROOT/run/systemd/networkd.conf.d" ] &&
-  pass "tmpfiles.d: /run/ec2-netcfg and /run/systemd/networkd.conf.d created at install" || fail "tmpfiles.d snippet not applied at install"
+[ -d "$ROOT/run/ec2-netcfg" ] && [ -d "$ROOT/run/systemd/network" ] &&
+  pass "tmpfiles.d: /run/ec2-netcfg and /run/systemd/network created at install" || fail "tmpfiles.d snippet not applied at install"
 
 # 5. Reinstall: the upgrade path of the maintainer scripts.
 in_root dpkg -i "/tmp/$(basename "$DEB")" > "$TMP/reinstall.log" 2>&1 || { cat "$TMP/reinstall.log" >&2; die "reinstall failed"; }
@@ -203,7 +203,7 @@ echo '{}' > "$ROOT/run/ec2-netcfg/state.json"
 : > "$ROOT/run/ec2-netcfg/lock"
 echo "[Match]" > "$ROOT/run/systemd/network/05-ec2-netcfg-ens5.network"
 echo "[Match]" > "$ROOT/run/systemd/network/05-ec2-netcfg-ens6.network"
-echo "[Network]" > "$ROOT/run/systemd/networkd.conf.d/ec2-netcfg.conf"
+echo "[Network]" > "$ROOT/run/systemd/networkd.conf.d/ec2-netcfg.conf"  # what earlier builds wrote
 printf '[main]\nignore = ens7\n' > "$ROOT/etc/ec2-netcfg/ec2-netcfg.conf"
 
 # 6. Remove: the timer is stopped; the run-time files stay with the kernel state.

@@ -68,7 +68,7 @@ if out=$(systemd-tmpfiles --root="$ROOT" --create "$ROOT$TMPFILES_DIR/ec2-netcfg
 else
   fail "systemd-tmpfiles: $out"
 fi
-for d in run/ec2-netcfg run/systemd/network run/systemd/networkd.conf.d run/netplan; do
+for d in run/ec2-netcfg run/systemd/network run/netplan; do
   [ -d "$ROOT/$d" ] && pass "tmpfiles creates /$d" || fail "tmpfiles did not create /$d"
 done
 

@@ -251,9 +251,7 @@ TEST_CASE("render_netplan: cloud-init's multi-NIC definitions get ec2-netcfg's a
   const std::string& y = r.yaml["90-ec2-netcfg-ens6.yaml"];
   CHECK(r.ids["ens6"] == "ens6");
   // Merged into cloud-init's id: no match, no set-name of its own.
-  CHECK(y.find("    \"ens6\":\n      dhcp4-overrides:\n") != std::string::npos);
-  // KeepConfiguration comes from the drop-in (static); critical: true would say yes.
-  CHECK(y.find("critical") == std::string::npos);
+  CHECK(y.find("    \"ens6\":\n      critical: true\n") != std::string::npos);
   CHECK(y.find("match:") == std::string::npos);
   // Both DHCPs on: both override mappings say the same after the merge.
   CHECK(y.find("      dhcp4-overrides:\n        route-metric: 10001\n        use-hostname: false\n"
@@ -276,7 +274,6 @@ TEST_CASE("render_netplan: cloud-init's multi-NIC definitions get ec2-netcfg's a
   // The drop-in: what netplan cannot say.
   const std::string& d = r.drop_ins["10-netplan-ens6.network.d/ec2-netcfg-ens6.conf"];
   CHECK(d.find("\n[Link]\nGroup=10000\n") != std::string::npos);
-  CHECK(d.find("\n[Network]\nKeepConfiguration=static\n") != std::string::npos);
   CHECK(d.find("\n[IPv6AcceptRA]\nRouteMetric=10001\n") != std::string::npos);
   CHECK(d.find("\n[Route]\nGateway=_ipv6ra\nTable=10001\n") != std::string::npos);
   CHECK(d.find("[RoutingPolicyRule]") == std::string::npos);
@@ -289,7 +286,7 @@ TEST_CASE("render_netplan: an ENI netplan does not know gets a definition of its
   REQUIRE(r.yaml.size() == 2);
   const std::string& y = r.yaml["90-ec2-netcfg-ens6.yaml"];
   CHECK(y.find("    \"ens6\":\n      match:\n        macaddress: \"02:86:10:7b:e4:f6\"\n      set-name: \"ens6\"\n"
-               "      dhcp4: true\n      dhcp4-overrides:\n        route-metric: 10001\n"
+               "      critical: true\n      dhcp4: true\n      dhcp4-overrides:\n        route-metric: 10001\n"
                "        use-hostname: false\n") != std::string::npos);
   CHECK(y.find("10.0.1.21") == std::string::npos);
   CHECK(r.main_metric["ens5"] == 100);  // netplan's RouteMetric= for DHCP without route-metric

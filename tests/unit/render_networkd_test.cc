@@ -181,7 +181,7 @@ TEST_CASE("render_networkd: primary keeps the default route, secondaries get met
     // Addresses and rules are the kernel's, over netlink: never in the file.
     CHECK(f->find("[Address]") == std::string::npos);
     CHECK(f->find("[RoutingPolicyRule]") == std::string::npos);
-    CHECK(f->find("KeepConfiguration=static\n") != std::string::npos);
+    CHECK(f->find("KeepConfiguration=yes\n") != std::string::npos);
     CHECK(f->find("[Link]\nGroup=10000\n") != std::string::npos);
   }
 }
