@@ -345,8 +345,13 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
       }
       routes.push_back(want);
       const auto& table_routes = index.routes_of(want.table);
-      bool have = std::any_of(table_routes.begin(), table_routes.end(),
-                              [&](const ObservedRoute* o) { return route_satisfies(*o, ip.ifindex, want); });
+      // The RA default only as ec2-netcfg's own: networkd's copy (Gateway=_ipv6ra) goes
+      // whenever networkd drops what it learned from RAs (networkd 257 at a restart, with
+      // its nexthop objects) and comes back only with the next RA.
+      const bool own_only = r.gateway_from_ra;
+      bool have = std::any_of(table_routes.begin(), table_routes.end(), [&](const ObservedRoute* o) {
+        return route_satisfies(*o, ip.ifindex, want) && (!own_only || o->protocol == kOwnProto);
+      });
       if (!have) {
         Change c = make(Change::Op::AddRoute, &ip);
         c.route = want;

@@ -192,12 +192,30 @@ TEST_CASE("reconcile: what others made satisfies the plan, whoever made it") {
   h.addresses = {addr(3, "10.0.1.21/24", 0), addr(3, "10.0.1.20/24", 0),
                  addr(3, "2600:1f18:aaaa:bb01::20/64", 0)};
   for (auto& r : h.routes)
-    if (r.table == 10001) {
+    if (r.table == 10001 && !(r.dst.family() == Family::V6 && r.dst.len == 0)) {
       r.protocol = kStatic;
       r.metric = 5;
     }
   for (auto& r : h.rules) r.protocol = kBoot;
   CHECK(reconcile(one_eni_plan(), h, {}).empty());
+}
+
+TEST_CASE("reconcile: the table's RA default is ec2-netcfg's own, beside networkd's copy") {
+  // networkd 257 drops its Gateway=_ipv6ra copy (through a nexthop object) when it
+  // restarts and adds it again only with the next RA: ec2-netcfg's own must be there too.
+  HostState h = converged();
+  ObservedRoute* ra = nullptr;
+  for (auto& r : h.routes)
+    if (r.table == 10001 && r.dst.family() == Family::V6 && r.dst.len == 0) ra = &r;
+  REQUIRE(ra != nullptr);
+  ra->protocol = 9;  // RTPROT_RA: networkd's
+  ra->metric = 10001;
+  auto cs = reconcile(one_eni_plan(), h, {});
+  REQUIRE(cs.size() == 1);
+  CHECK(cs[0].op == Change::Op::AddRoute);
+  CHECK(cs[0].route.table == 10001);
+  CHECK(cs[0].route.dst.len == 0);
+  CHECK(cs[0].route.gateway == ra->gateway);
 }
 
 TEST_CASE("reconcile: foreign objects are left alone") {
