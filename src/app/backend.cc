@@ -2,6 +2,8 @@
 
 #include <sys/stat.h>
 
+#include "edge/networkd_ctl.h"
+
 namespace ec2nc {
 
 namespace {
@@ -22,6 +24,22 @@ bool file_exists(const char* p) {
 int choose_backend(Context& ctx) {
   const bool chosen = !ctx.opts.backend.empty() || !ctx.cfg.backend.empty();
   std::string name = !ctx.opts.backend.empty() ? ctx.opts.backend : ctx.cfg.backend;
+  ctx.backend_reason = !ctx.opts.backend.empty() ? "--backend" : chosen ? "the configuration file's backend" : "";
+  // Who manages the links decides, not what is installed: RHEL-family images carry
+  // systemd-networkd's binary beside NetworkManager, which is the one in charge there.
+  // (Under --root the host's managers say nothing about the tree being rendered.)
+  if (name.empty() && !ctx.offline()) {
+    Managers m = network_managers(ctx.deadline);
+    const bool nm = m.nm == "active" || (m.nm != "active" && m.networkd != "active" && m.nm_file == "enabled");
+    if (nm && m.networkd != "active") {
+      name = "netlink";
+      ctx.backend_reason = std::string("NetworkManager manages the links (NetworkManager.service ") +
+                           (m.nm.empty() ? "running" : m.nm) + (m.nm_file.empty() ? "" : ", " + m.nm_file) +
+                           "): the kernel only, and NetworkManager's dispatcher hook puts back what it takes away";
+    } else if (m.networkd == "active") {
+      ctx.backend_reason = "systemd-networkd manages the links (systemd-networkd.service active)";
+    }
+  }
   NetplanProbe p;
   if (name.empty() || name == "netplan") {
     p = probe_netplan(ctx);
@@ -38,14 +56,18 @@ int choose_backend(Context& ctx) {
       if (chosen) ctx.log.warn(msg);
       else ctx.log.info(msg);
       name = "netlink";
+      ctx.backend_reason = "netplan renders for " + p.renderer;
     } else if (name.empty() && p.installed && p.has_config) {
       name = "netplan";
+      ctx.backend_reason += std::string(ctx.backend_reason.empty() ? "" : "; ") + "netplan's YAML renders for networkd";
     }
   }
-  if (name.empty())
-    name = file_exists("/lib/systemd/systemd-networkd") || file_exists("/usr/lib/systemd/systemd-networkd")
-               ? "networkd"
-               : "netlink";
+  if (name.empty()) {
+    const bool networkd = file_exists("/lib/systemd/systemd-networkd") || file_exists("/usr/lib/systemd/systemd-networkd");
+    name = networkd ? "networkd" : "netlink";
+    if (ctx.backend_reason.empty())
+      ctx.backend_reason = networkd ? "systemd-networkd is installed" : "neither networkd nor netplan is installed";
+  }
   if (name == "networkd") {
     ctx.backend = make_networkd_backend();
   } else if (name == "netlink") {
@@ -56,6 +78,7 @@ int choose_backend(Context& ctx) {
     ctx.log.error("unknown backend \"" + name + "\" (expected networkd, netplan or netlink)");
     return kExitUsage;
   }
+  ctx.log.debug("backend " + name + ": " + ctx.backend_reason);
   return kExitOk;
 }
 

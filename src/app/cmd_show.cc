@@ -2,6 +2,7 @@
 // shown by its MAC as not present on this host). dump-metadata: what ec2-netcfg reads.
 #include <algorithm>
 
+#include "app/backend.h"
 #include "app/commands.h"
 #include "app/metadata_wait.h"
 #include "app/output.h"
@@ -31,6 +32,7 @@ int cmd_show(Context& ctx) {
     }
   }
   Plan plan = make_plan(ctx.cfg, md, links);
+  ctx.log.info(std::string("backend ") + ctx.backend->name() + ": " + ctx.backend_reason);
   if (!ctx.opts.ifaces.empty()) {
     plan.interfaces.erase(std::remove_if(plan.interfaces.begin(), plan.interfaces.end(),
                                          [&](const InterfacePlan& ip) {

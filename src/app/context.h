@@ -32,6 +32,7 @@ struct Context {
   Out& out;
   Config cfg;
   std::unique_ptr<Backend> backend;
+  std::string backend_reason;  ///< Why choose_backend() chose it (show, check, -v).
   Clock::time_point deadline;
   std::unique_ptr<MetadataSource> source;
   Rtnl rtnl;

@@ -94,10 +94,10 @@ uint64_t now_us(clockid_t clock) {
   return uint64_t(ts.tv_sec) * 1000000u + uint64_t(ts.tv_nsec) / 1000u;
 }
 
-/// Without systemd: a systemd-networkd process here (comm "systemd-network", not a zombie),
-/// the youngest if several; its age from its start time in /proc/PID/stat (clock ticks
-/// after boot, CLOCK_BOOTTIME).
-NetworkdState networkd_process() {
+/// Without systemd: a process whose comm is `comm` (not a zombie), the youngest if
+/// several; its age from its start time in /proc/PID/stat (clock ticks after boot,
+/// CLOCK_BOOTTIME).
+NetworkdState process_named(const std::string& comm) {
   NetworkdState st;
   st.active = "inactive";
   DIR* d = ::opendir("/proc");
@@ -107,8 +107,8 @@ NetworkdState networkd_process() {
   while (dirent* e = ::readdir(d)) {
     const std::string pid = e->d_name;
     if (pid.empty() || pid.find_first_not_of("0123456789") != std::string::npos) continue;
-    std::string comm, stat, unread;
-    if (!read_file("/proc/" + pid + "/comm", &comm, &unread) || comm != "systemd-network\n") continue;
+    std::string text, stat, unread;
+    if (!read_file("/proc/" + pid + "/comm", &text, &unread) || text != comm + "\n") continue;
     if (!read_file("/proc/" + pid + "/stat", &stat, &unread)) continue;
     // After "(comm) ": field 3 is the state, field 22 the start time.
     size_t p = stat.rfind(')');
@@ -128,6 +128,8 @@ NetworkdState networkd_process() {
   ::closedir(d);
   return st;
 }
+
+NetworkdState networkd_process() { return process_named("systemd-network"); }
 
 }  // namespace
 
@@ -217,6 +219,48 @@ std::optional<NetworkdLink> networkd_link(int ifindex) {
     begin = end + 1;
   }
   return l;
+}
+
+Managers parse_managers(const std::string& text) {
+  Managers m;
+  std::string id, active, file;
+  auto flush = [&] {
+    if (id == "systemd-networkd.service") m.networkd = active, m.networkd_file = file;
+    else if (id == "NetworkManager.service") m.nm = active, m.nm_file = file;
+    id.clear(), active.clear(), file.clear();
+  };
+  for (size_t begin = 0; begin <= text.size();) {
+    const size_t end = std::min(text.find('\n', begin), text.size());
+    const std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
+    if (line.empty()) {
+      flush();
+      if (end >= text.size()) break;
+      continue;
+    }
+    const size_t eq = line.find('=');
+    if (eq == std::string::npos) continue;
+    const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+    if (key == "Id") id = value;
+    else if (key == "ActiveState") active = value;
+    else if (key == "UnitFileState") file = value;
+  }
+  flush();
+  m.asked_systemd = true;
+  return m;
+}
+
+Managers network_managers(Clock::time_point deadline) {
+  if (systemd_booted()) {
+    ProgramResult p = run_program({"systemctl", "show", "-p", "Id", "-p", "ActiveState", "-p", "UnitFileState",
+                                   "systemd-networkd.service", "NetworkManager.service"},
+                                  deadline, true);
+    if (p.ok) return parse_managers(p.output);
+  }
+  Managers m;
+  m.networkd = process_named("systemd-network").active;
+  m.nm = process_named("NetworkManager").active;
+  return m;
 }
 
 UnitResult networkd_reload(Clock::time_point deadline) {

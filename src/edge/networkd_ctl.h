@@ -64,6 +64,23 @@ struct NetworkdLink {
 /// nullopt when networkd keeps no record of the link (unmanaged, or not running).
 std::optional<NetworkdLink> networkd_link(int ifindex);
 
+/// Which network manager manages the links: the state of systemd-networkd.service and
+/// NetworkManager.service.
+struct Managers {
+  std::string networkd;        ///< ActiveState ("active", "inactive", ...; "" unknown).
+  std::string networkd_file;   ///< UnitFileState ("enabled", "disabled", "masked", ...).
+  std::string nm;              ///< NetworkManager's ActiveState.
+  std::string nm_file;         ///< NetworkManager's UnitFileState.
+  bool asked_systemd = false;  ///< From systemd (else from the processes in /proc).
+};
+
+/// `systemctl show` of both units where systemd is PID 1; else a systemd-networkd or
+/// NetworkManager process in /proc counts as active. Bounded by `deadline`.
+Managers network_managers(std::chrono::steady_clock::time_point deadline);
+
+/// Parses `systemctl show -p Id -p ActiveState -p UnitFileState UNIT...` (blank-line separated).
+Managers parse_managers(const std::string& text);
+
 /// Parses `systemctl show` output (KEY=VALUE lines): ActiveState, and the age of the main
 /// process from ExecMainStartTimestampMonotonic (microseconds of CLOCK_MONOTONIC; 0 or
 /// absent = unknown) against `now_monotonic_us`.

@@ -36,6 +36,14 @@ case $BOOT_SUITE in
   trixie) BOOT_PACKAGES=systemd,systemd-sysv,dbus,iproute2,libmnl0,udev,libcurl4t64 ;;
   *) die "EC2NC_BOOT_SUITE=$BOOT_SUITE: bookworm (the default) or trixie" ;;
 esac
+# EC2NC_BOOT_MANAGER=nm: NetworkManager manages every ENI (DHCP profiles "Wired connection
+# N", as on RHEL-family images); systemd-networkd is installed but disabled.
+BOOT_MANAGER=${EC2NC_BOOT_MANAGER:-networkd}
+case $BOOT_MANAGER in
+  networkd) ;;
+  nm) BOOT_PACKAGES=$BOOT_PACKAGES,network-manager,libpam-systemd ;;
+  *) die "EC2NC_BOOT_MANAGER=$BOOT_MANAGER: networkd (the default) or nm" ;;
+esac
 # Bump when the recipe in boot_build changes: the cache key is a hash of all of these.
 BOOT_RECIPE=2
 BOOT_ROOT=""
@@ -131,8 +139,18 @@ boot_build() {
     tail -20 "$TMP/debootstrap.log" >&2
     die "debootstrap failed (exit $rc; suite $BOOT_SUITE; mirror $mirror; EC2NC_BOOT_MIRROR overrides it)"
   fi
-  systemctl --root="$BOOT_BUILD_TMP" enable systemd-networkd.service > "$TMP/root-enable.log" 2>&1 \
-    || die "systemctl --root enable systemd-networkd: $(cat "$TMP/root-enable.log")"
+  if [ "$BOOT_MANAGER" = nm ]; then
+    systemctl --root="$BOOT_BUILD_TMP" enable NetworkManager.service > "$TMP/root-enable.log" 2>&1 \
+      || die "systemctl --root enable NetworkManager: $(cat "$TMP/root-enable.log")"
+    systemctl --root="$BOOT_BUILD_TMP" disable systemd-networkd.service systemd-networkd.socket \
+      >> "$TMP/root-enable.log" 2>&1 || true
+    # Every Ethernet link gets a DHCP profile of its own ("Wired connection N").
+    mkdir -p "$BOOT_BUILD_TMP/etc/NetworkManager/conf.d"
+    printf '[main]\nno-auto-default=\n' > "$BOOT_BUILD_TMP/etc/NetworkManager/conf.d/90-every-ethernet.conf"
+  else
+    systemctl --root="$BOOT_BUILD_TMP" enable systemd-networkd.service > "$TMP/root-enable.log" 2>&1 \
+      || die "systemctl --root enable systemd-networkd: $(cat "$TMP/root-enable.log")"
+  fi
   # No terminal in the container: a getty there only spins.
   systemctl --root="$BOOT_BUILD_TMP" mask console-getty.service >> "$TMP/root-enable.log" 2>&1 \
     || die "systemctl --root mask console-getty: $(cat "$TMP/root-enable.log")"

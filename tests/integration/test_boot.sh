@@ -334,6 +334,156 @@ print("FIGURES boot %s: ec2-netcfg.service start -> finished %s (last run %s); p
 EOF
 }
 
+# networkd_actions LABEL: what an administrator may do to networkd; ec2-netcfg's state and
+# the foreign state survive each.
+networkd_actions() {
+  local label=$1 mark n
+  mark=$(($(wc -l < "$MONITOR") + 1))
+  # (ii) networkctl reconfigure of every ENI.
+  echo "--- [+$((SECONDS - T_START))s] (ii) networkctl reconfigure ens5 ens6"
+  cx networkctl reconfigure ens5 ens6 || fail "$label (ii): networkctl reconfigure failed"
+  sleep 1.5
+  if [ "$BOOT_SUITE" = trixie ]; then
+    # networkd 257 with KeepConfiguration=yes leaves a reconfigured link's running DHCPv4
+    # client alone and says "configuring" until the lease's next renewal (everything stays
+    # in place meanwhile, checked below); `networkctl renew` ends it at once.
+    configured_within 5 ens5 ens6 || {
+      echo "  (ii) networkd 257 says 'configuring' after the reconfigure (KeepConfiguration=yes); networkctl renew"
+      cx networkctl renew ens5 ens6 || true
+      wait_configured "$label (ii), after networkctl renew" ens5 ens6
+    }
+  else
+    wait_configured "$label (ii)" ens5 ens6
+  fi
+  check_state "$label (ii) after networkctl reconfigure" 5
+  echo "  (ii) DHCP addresses deleted by the reconfigure (not asserted): $(deleted_dhcp "$mark" | wc -l)"
+  restore_state
+  mark=$(($(wc -l < "$MONITOR") + 1))
+
+  # (iii) systemctl restart systemd-networkd.
+  echo "--- [+$((SECONDS - T_START))s] (iii) systemctl restart systemd-networkd"
+  cx systemctl restart systemd-networkd.service || fail "$label (iii): systemctl restart systemd-networkd failed"
+  sleep 1
+  wait_configured "$label (iii)" ens5 ens6
+  check_state "$label (iii) after systemctl restart systemd-networkd" 5
+  echo "  (iii) DHCP addresses deleted by the restart (not asserted): $(deleted_dhcp "$mark" | wc -l)"
+  for n in $ENIS; do echo "  (iii) networkd now applies $(nd_network_file "${IFN[$n]}") to ${IFN[$n]}"; done
+  restore_state
+
+}
+
+# nm_actions LABEL: what NetworkManager does on its own or at an administrator's request,
+# each followed by every address of ec2-netcfg's back within 2 s (its dispatcher hook).
+nm_actions() {
+  local label=$1 conn
+  conn=$(nm_conn_of ens6)
+  echo "--- [+$((SECONDS - T_START))s] (ii) nmcli device reapply ens6 (connection '$conn')"
+  nm_action "$label (ii) nmcli device reapply ens6" nmcli device reapply ens6
+  echo "--- [+$((SECONDS - T_START))s] (iii) nmcli connection up '$conn'"
+  nm_action "$label (iii) nmcli connection up" nmcli connection up "$conn"
+  echo "--- [+$((SECONDS - T_START))s] (iv) nmcli connection down + up '$conn'"
+  nm_action "$label (iv) nmcli connection down + up" sh -c 'nmcli connection down "$1" && nmcli connection up "$1"' sh "$conn"
+  echo "--- [+$((SECONDS - T_START))s] (v) systemctl restart NetworkManager"
+  nm_action "$label (v) systemctl restart NetworkManager" systemctl restart NetworkManager.service
+  restore_state
+}
+
+# networkd_boot_checks LABEL: networkd manages every ENI with ec2-netcfg's file, taken up
+# with one reload, never a restart.
+networkd_boot_checks() {
+  # networkd takes ec2-netcfg's file for every ENI.
+  local ifn f st end=$((SECONDS + 5)) wrong n
+  while :; do
+    wrong=""
+    for n in $ENIS; do
+      ifn=${IFN[$n]}
+      f=$(nd_network_file "$ifn") st=$(nd_setup_state "$ifn")
+      [ "$f" = "/run/systemd/network/05-ec2-netcfg-$ifn.network" ] && [ "$st" = configured ] || wrong="$wrong $ifn"
+    done
+    [ -z "$wrong" ] || [ $SECONDS -ge $end ] && break
+    sleep 0.3
+  done
+  for n in $ENIS; do
+    ifn=${IFN[$n]}
+    f=$(nd_network_file "$ifn") st=$(nd_setup_state "$ifn")
+    if [ "$f" = "/run/systemd/network/05-ec2-netcfg-$ifn.network" ] && [ "$st" = configured ]; then
+      pass "$1 boot: networkd manages $ifn with $f ($st)"
+    else
+      fail "$1 boot: networkd manages $ifn with '${f:-?}' (${st:-?}), not /run/systemd/network/05-ec2-netcfg-$ifn.network (configured)"
+    fi
+  done
+
+  # networkd took the files with one reload: it was never restarted (its process started
+  # before ec2-netcfg's run), and ec2-netcfg's journal says reload, never restart.
+  local nd_start ec_start journal
+  nd_start=$(unit_prop systemd-networkd.service ExecMainStartTimestampMonotonic)
+  ec_start=$(unit_prop ec2-netcfg.service ExecMainStartTimestampMonotonic)
+  if [ -n "$nd_start" ] && [ -n "$ec_start" ] && [ "$nd_start" -gt 0 ] && [ "$nd_start" -lt "$ec_start" ]; then
+    pass "$1 boot: systemd-networkd was not restarted (its process predates ec2-netcfg.service)"
+  else
+    fail "$1 boot: systemd-networkd started at $nd_start, ec2-netcfg.service at $ec_start: restarted?"
+  fi
+  journal=$(boot_journal ec2-netcfg.service)
+  if grep -q "networkctl reload" <<< "$journal" && ! grep -qi "restart" <<< "$journal"; then
+    pass "$1 boot: ec2-netcfg handed its files over with networkctl reload, no restart"
+  else
+    fail "$1 boot: no 'networkctl reload' (or a restart) in ec2-netcfg.service's journal"
+  fi
+}
+
+# nm_boot_checks LABEL: NetworkManager manages the ENIs; ec2-netcfg chose the netlink
+# backend (no networkd file, no networkd.conf.d), and networkd was left alone.
+nm_boot_checks() {
+  local label=$1 files journal
+  files=$(cx sh -c 'ls /run/systemd/network/ 2>/dev/null' || true)
+  [ -z "$files" ] && pass "$label boot: no networkd file written (NetworkManager manages the links)" \
+    || fail "$label boot: networkd files written on a NetworkManager host: $files"
+  journal=$(boot_journal ec2-netcfg.service)
+  grep -qE "networkctl|systemd-networkd" <<< "$journal" && fail "$label boot: ec2-netcfg spoke of networkd: $(grep -E 'networkctl|systemd-networkd' <<< "$journal" | head -2)" \
+    || pass "$label boot: ec2-netcfg left networkd alone"
+  [ "$(unit_prop NetworkManager.service ActiveState)" = active ] && pass "$label boot: NetworkManager active" \
+    || fail "$label boot: NetworkManager $(unit_prop NetworkManager.service ActiveState)"
+  cx ec2-netcfg show --imds-endpoint http://169.254.169.254 > /dev/null 2> "$TMP/show.err" || true
+  grep -q "backend netlink: NetworkManager manages the links" "$TMP/show.err" \
+    && pass "$label boot: show says: $(grep -o 'backend netlink: NetworkManager manages the links[^)]*)' "$TMP/show.err")" \
+    || fail "$label boot: show does not say NetworkManager chose the backend: $(head -3 "$TMP/show.err")"
+}
+
+# nm_conn_of IFACE: the NetworkManager connection active on IFACE.
+nm_conn_of() { cx nmcli -g GENERAL.CONNECTION device show "$1" 2>/dev/null || true; }
+
+# own_back_within LABEL SECS: every address ec2-netcfg adds (all but each ENI's first, DHCP's)
+# is on its ENI within SECS of now; prints how long that took.
+own_back_within() {
+  local label=$1 secs=$2 t0=$EPOCHREALTIME n a missing
+  while :; do
+    missing=""
+    for n in $ENIS; do
+      for a in ${A4[$n]#* } ${A6[$n]:+${A6[$n]#* }}; do
+        [ "$a" = "${A4[$n]%% *}" ] && continue
+        has_addr "${IFN[$n]}" "$a" || missing="$missing $a"
+      done
+    done
+    [ -z "$missing" ] && break
+    awk -v a="$EPOCHREALTIME" -v b="$t0" -v s="$secs" 'BEGIN { exit !(a - b < s) }' || break
+    sleep 0.05
+  done
+  local took
+  took=$(awk -v a="$EPOCHREALTIME" -v b="$t0" 'BEGIN { printf "%.2f", a - b }')
+  if [ -z "$missing" ]; then pass "$label: every address of ec2-netcfg's back within ${took} s"
+  else fail "$label: not back within $secs s:$missing"; fi
+  echo "FIGURES nm $label: ec2-netcfg's addresses back after ${took} s"
+}
+
+# nm_action LABEL CMD...: CMD in the container (a NetworkManager action on ens6), then
+# ec2-netcfg's addresses must be back within 2 s and everything routed right.
+nm_action() {
+  local label=$1; shift
+  cx "$@" > "$TMP/nm-action.out" 2>&1 || fail "$label: $* failed: $(head -3 "$TMP/nm-action.out")"
+  own_back_within "$label" 2
+  check_state "$label" 10
+}
+
 # scenario LABEL V6: one boot with all its checks.
 run_scenario() {
   local label=$1 n rc out
@@ -390,44 +540,7 @@ run_scenario() {
   fi
   check_state "$label boot" 10
 
-  # networkd takes ec2-netcfg's file for every ENI.
-  local ifn f st end=$((SECONDS + 5)) wrong
-  while :; do
-    wrong=""
-    for n in $ENIS; do
-      ifn=${IFN[$n]}
-      f=$(nd_network_file "$ifn") st=$(nd_setup_state "$ifn")
-      [ "$f" = "/run/systemd/network/05-ec2-netcfg-$ifn.network" ] && [ "$st" = configured ] || wrong="$wrong $ifn"
-    done
-    [ -z "$wrong" ] || [ $SECONDS -ge $end ] && break
-    sleep 0.3
-  done
-  for n in $ENIS; do
-    ifn=${IFN[$n]}
-    f=$(nd_network_file "$ifn") st=$(nd_setup_state "$ifn")
-    if [ "$f" = "/run/systemd/network/05-ec2-netcfg-$ifn.network" ] && [ "$st" = configured ]; then
-      pass "$label boot: networkd manages $ifn with $f ($st)"
-    else
-      fail "$label boot: networkd manages $ifn with '${f:-?}' (${st:-?}), not /run/systemd/network/05-ec2-netcfg-$ifn.network (configured)"
-    fi
-  done
-
-  # networkd took the files with one reload: it was never restarted (its process started
-  # before ec2-netcfg's run), and ec2-netcfg's journal says reload, never restart.
-  local nd_start ec_start journal
-  nd_start=$(unit_prop systemd-networkd.service ExecMainStartTimestampMonotonic)
-  ec_start=$(unit_prop ec2-netcfg.service ExecMainStartTimestampMonotonic)
-  if [ -n "$nd_start" ] && [ -n "$ec_start" ] && [ "$nd_start" -gt 0 ] && [ "$nd_start" -lt "$ec_start" ]; then
-    pass "$label boot: systemd-networkd was not restarted (its process predates ec2-netcfg.service)"
-  else
-    fail "$label boot: systemd-networkd started at $nd_start, ec2-netcfg.service at $ec_start: restarted?"
-  fi
-  journal=$(boot_journal ec2-netcfg.service)
-  if grep -q "networkctl reload" <<< "$journal" && ! grep -qi "restart" <<< "$journal"; then
-    pass "$label boot: ec2-netcfg handed its files over with networkctl reload, no restart"
-  else
-    fail "$label boot: no 'networkctl reload' (or a restart) in ec2-netcfg.service's journal"
-  fi
+  if [ "$BOOT_MANAGER" = nm ]; then nm_boot_checks "$label"; else networkd_boot_checks "$label"; fi
   # The reload moves each ENI from the distribution's file to ec2-netcfg's: networkd
   # re-acquires its DHCP addresses there (figures, not asserted: DHCP's timing).
   out=$(deleted_dhcp 1)
@@ -485,36 +598,11 @@ run_scenario() {
   echo "  (i) DHCP addresses deleted during the refresh: $(deleted_dhcp "$mark" | wc -l)"
   mark=$(($(wc -l < "$MONITOR") + 1))
 
-  # (ii) networkctl reconfigure of every ENI.
-  echo "--- [+$((SECONDS - T_START))s] (ii) networkctl reconfigure ens5 ens6"
-  cx networkctl reconfigure ens5 ens6 || fail "$label (ii): networkctl reconfigure failed"
-  sleep 1.5
-  if [ "$BOOT_SUITE" = trixie ]; then
-    # networkd 257 with KeepConfiguration=yes leaves a reconfigured link's running DHCPv4
-    # client alone and says "configuring" until the lease's next renewal (everything stays
-    # in place meanwhile, checked below); `networkctl renew` ends it at once.
-    configured_within 5 ens5 ens6 || {
-      echo "  (ii) networkd 257 says 'configuring' after the reconfigure (KeepConfiguration=yes); networkctl renew"
-      cx networkctl renew ens5 ens6 || true
-      wait_configured "$label (ii), after networkctl renew" ens5 ens6
-    }
+  if [ "$BOOT_MANAGER" = nm ]; then
+    nm_actions "$label"
   else
-    wait_configured "$label (ii)" ens5 ens6
+    networkd_actions "$label"
   fi
-  check_state "$label (ii) after networkctl reconfigure" 5
-  echo "  (ii) DHCP addresses deleted by the reconfigure (not asserted): $(deleted_dhcp "$mark" | wc -l)"
-  restore_state
-  mark=$(($(wc -l < "$MONITOR") + 1))
-
-  # (iii) systemctl restart systemd-networkd.
-  echo "--- [+$((SECONDS - T_START))s] (iii) systemctl restart systemd-networkd"
-  cx systemctl restart systemd-networkd.service || fail "$label (iii): systemctl restart systemd-networkd failed"
-  sleep 1
-  wait_configured "$label (iii)" ens5 ens6
-  check_state "$label (iii) after systemctl restart systemd-networkd" 5
-  echo "  (iii) DHCP addresses deleted by the restart (not asserted): $(deleted_dhcp "$mark" | wc -l)"
-  for n in $ENIS; do echo "  (iii) networkd now applies $(nd_network_file "${IFN[$n]}") to ${IFN[$n]}"; done
-  restore_state
 
   burst "$label"
 
@@ -612,7 +700,9 @@ burst() {
   echo "=== [+$((SECONDS - T_START))s] scenario $label: hotplug burst of $(for n in $BURST; do printf '%s ' "${IFN[n]}"; done)"
   unit_without_device_binding
   # networkd's process now (the test restarted it in (iii)): the burst must not change it.
-  ND_START=$(unit_prop systemd-networkd.service ExecMainStartTimestampMonotonic)
+  local mgr0=systemd-networkd.service
+  [ "$BOOT_MANAGER" = nm ] && mgr0=NetworkManager.service
+  ND_START=$(unit_prop $mgr0 ExecMainStartTimestampMonotonic)
   # shellcheck disable=SC2046
   old=$(existing $(addrs_of))
   mark=$(($(wc -l < "$MONITOR") + 1))
@@ -641,13 +731,14 @@ burst() {
     awk -v e="$(unit_prop "$unit" ExecMainExitTimestampMonotonic)" -v a="${T_ATTACH[n]}" -v o="$off" -v i="${IFN[n]}" \
       -v l="$label" 'BEGIN { if (e > 0) printf "FIGURES burst %s: %s configured %.2f s after its veth appeared\n", l, i, e / 1e6 - (a - o) }'
   done
-  local nd_state nd_start
-  nd_state=$(unit_prop systemd-networkd.service ActiveState) nd_start=$(unit_prop systemd-networkd.service ExecMainStartTimestampMonotonic)
+  local mgr=systemd-networkd.service nd_state nd_start
+  [ "$BOOT_MANAGER" = nm ] && mgr=NetworkManager.service
+  nd_state=$(unit_prop $mgr ActiveState) nd_start=$(unit_prop $mgr ExecMainStartTimestampMonotonic)
   if [ "$nd_state" = active ] && [ "$nd_start" = "$ND_START" ]; then
-    pass "$label burst: systemd-networkd active and never restarted"
+    pass "$label burst: $mgr active and never restarted"
   else
-    fail "$label burst: systemd-networkd $nd_state, started at $nd_start (before the burst: $ND_START)"
-    cx journalctl --no-pager -u systemd-networkd.service | tail -20 >&2
+    fail "$label burst: $mgr $nd_state, started at $nd_start (before the burst: $ND_START)"
+    cx journalctl --no-pager -u $mgr | tail -20 >&2
   fi
   echo "  reloads during the burst: $(boot_journal 'ec2-netcfg@*' | grep -c 'networkctl reload' || true)"
   if [ "$V6" = 1 ]; then

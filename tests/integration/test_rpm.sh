@@ -19,13 +19,13 @@ for f in /usr/sbin/ec2-netcfg \
          /usr/lib/systemd/system/ec2-netcfg-refresh.service /usr/lib/systemd/system/ec2-netcfg-refresh.timer \
          /usr/lib/systemd/system-preset/80-ec2-netcfg.preset /usr/lib/udev/rules.d/90-ec2-netcfg.rules \
          /usr/lib/tmpfiles.d/ec2-netcfg.conf /usr/lib/systemd/networkd.conf.d/ec2-netcfg.conf \
-         /usr/share/bash-completion/completions/ec2-netcfg; do
+         /usr/share/bash-completion/completions/ec2-netcfg /usr/lib/NetworkManager/dispatcher.d/90-ec2-netcfg; do
   grep -qx "$f" "$TMP/files" && pass "the rpm holds $f" || fail "the rpm lacks $f"
 done
 grep -q '^/usr/share/man/man8/ec2-netcfg.8' "$TMP/files" && pass "the rpm holds ec2-netcfg(8)" || fail "no ec2-netcfg(8)"
 grep -q '^/usr/share/man/man5/ec2-netcfg.conf.5' "$TMP/files" && pass "the rpm holds ec2-netcfg.conf(5)" || fail "no ec2-netcfg.conf(5)"
 # Nothing outside the usual places (a stray /usr/local or /lib path means a wrong prefix).
-stray=$(grep -vE '^/usr/(sbin|lib/systemd|lib/udev|lib/tmpfiles.d|lib/.build-id|share/(man|doc|bash-completion))' "$TMP/files" || true)
+stray=$(grep -vE '^/usr/(sbin|lib/systemd|lib/udev|lib/tmpfiles.d|lib/.build-id|lib/NetworkManager/dispatcher.d|share/(man|doc|bash-completion))' "$TMP/files" || true)
 [ -z "$stray" ] && pass "no file outside the distribution's directories" || fail "unexpected paths: $(paste -sd ' ' <<< "$stray")"
 conflicts=$(rpm -qp --conflicts "$RPM" 2>/dev/null)
 grep -q '^amazon-ec2-net-utils' <<< "$conflicts" && pass "the rpm conflicts with amazon-ec2-net-utils" \
