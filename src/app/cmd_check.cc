@@ -99,7 +99,7 @@ int cmd_check(Context& ctx) {
   HostState host;
   if ((rc = read_host(ctx, &host))) return rc;
   for (const char* s : {"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"}) host.sysctls[s] = read_sysctl(s);
-  ctx.log.info(std::string("backend ") + ctx.backend->name() + ": " + ctx.backend_reason);
+  if (!ctx.offline()) ctx.log.info(std::string("backend ") + ctx.backend->name() + ": " + ctx.backend_reason);
   Plan plan = make_plan(ctx.cfg, md, host.links);
   int lo = 0;
   for (auto& l : host.links)

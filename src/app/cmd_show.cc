@@ -32,7 +32,7 @@ int cmd_show(Context& ctx) {
     }
   }
   Plan plan = make_plan(ctx.cfg, md, links);
-  ctx.log.info(std::string("backend ") + ctx.backend->name() + ": " + ctx.backend_reason);
+  if (!ctx.offline()) ctx.log.info(std::string("backend ") + ctx.backend->name() + ": " + ctx.backend_reason);
   if (!ctx.opts.ifaces.empty()) {
     plan.interfaces.erase(std::remove_if(plan.interfaces.begin(), plan.interfaces.end(),
                                          [&](const InterfacePlan& ip) {

@@ -19,6 +19,7 @@ for f in /usr/sbin/ec2-netcfg \
          /usr/lib/systemd/system/ec2-netcfg-refresh.service /usr/lib/systemd/system/ec2-netcfg-refresh.timer \
          /usr/lib/systemd/system-preset/80-ec2-netcfg.preset /usr/lib/udev/rules.d/90-ec2-netcfg.rules \
          /usr/lib/tmpfiles.d/ec2-netcfg.conf /usr/lib/systemd/networkd.conf.d/ec2-netcfg.conf \
+         /usr/lib/systemd/network/99-ec2-netcfg-dhcp.network \
          /usr/share/bash-completion/completions/ec2-netcfg /usr/lib/NetworkManager/dispatcher.d/90-ec2-netcfg; do
   grep -qx "$f" "$TMP/files" && pass "the rpm holds $f" || fail "the rpm lacks $f"
 done
