@@ -296,7 +296,9 @@ std::vector<Change> reconcile(const Plan& plan, const HostState& host, const Rec
     if (rec && (rec->mac != ip.mac || rec->ifindex != ip.ifindex)) rec = nullptr;
 
     if (const HostLink* link = find_link(host, ip.ifindex)) {
-      if (!link->up) push(kLinkUp, make(Change::Op::SetLinkUp, &ip));
+      // Up only when ec2-netcfg brings the link into service (no record of it yet): one it
+      // configured before and finds down was set down by someone, on purpose.
+      if (!link->up && !rec) push(kLinkUp, make(Change::Op::SetLinkUp, &ip));
       if (ip.link_group != 0 && link->group != ip.link_group) {
         Change c = make(Change::Op::SetLinkGroup, &ip);
         c.group = ip.link_group;
@@ -465,6 +467,11 @@ std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t tab
   if (ifindex > 0) {
     for (auto& o : host.addresses) {
       if (o.ifindex != ifindex || !owns_address(o, rec)) continue;
+      // Never the address DHCP gives: a lease's (finite lifetime: its client took the
+      // address over), or the ENI's primary IPv4, the one at its subnet's length (ec2-netcfg
+      // may have added it before the DHCP client did, in a hotplug race). Its DHCP client
+      // keeps the link in service after `remove`.
+      if (o.valid != 0xffffffff || (o.prefix.addr.is_v4() && o.prefix.len < 32)) continue;
       Change c = make_change(Change::Op::DelAddress);
       c.address.prefix = o.prefix;
       c.address.deprecated = o.preferred == 0;

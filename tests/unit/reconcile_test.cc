@@ -417,6 +417,20 @@ TEST_CASE("removal: everything of ours for the interface, nothing else") {
   }
 }
 
+TEST_CASE("removal never deletes the address DHCP gives, even one ec2-netcfg added first") {
+  HostState h = converged();
+  // ec2-netcfg added the primary (subnet length) before the DHCP client did (hotplug), and
+  // a DHCPv6 lease took over one of its IPv6 addresses (finite lifetime).
+  h.addresses = {addr(3, "10.0.1.20/24", 236), addr(3, "10.0.1.21/32", 236),
+                 addr(3, "2600:1f18:aaaa:bb01::20/128", 236), addr(3, "2600:1f18:aaaa:bb01::21/128", 236)};
+  h.addresses[2].valid = 3600;
+  h.addresses[2].preferred = 1800;
+  std::vector<std::string> dels;
+  for (auto& c : removal("ens6", 3, 10001, 10000, h, nullptr))
+    if (c.op == Change::Op::DelAddress) dels.push_back(c.address.prefix.str());
+  CHECK(dels == std::vector<std::string>{"10.0.1.21/32", "2600:1f18:aaaa:bb01::21/128"});
+}
+
 TEST_CASE("describe: host-wide and link changes") {
   Change c;
   c.op = Change::Op::SetLinkUp;
@@ -511,4 +525,21 @@ TEST_CASE("global_removal: ec2-netcfg's host-wide rules and networkd's copies, n
   CHECK(cs[0].rule == global_rule(Family::V4));
   CHECK(cs[1].protocol == kStatic);
   CHECK(cs[1].rule == global_rule(Family::V6));
+}
+
+TEST_CASE("reconcile: a link is set up only when ec2-netcfg brings it into service") {
+  HostState h = converged();
+  for (auto& l : h.links)
+    if (l.name == "ens6") l.up = false;
+  auto has_up = [](const std::vector<Change>& cs) {
+    return std::any_of(cs.begin(), cs.end(), [](const Change& c) { return c.op == Change::Op::SetLinkUp; });
+  };
+  // No record of the link: a boot's first run or a hot-plugged ENI; it is brought up.
+  CHECK(has_up(reconcile(one_eni_plan(), h, {})));
+  // ec2-netcfg configured this very link before: down is an administrator's choice.
+  RunState st;
+  st.interfaces.push_back(ens6_record());
+  ReconcileScope scope;
+  scope.records = &st;
+  CHECK_FALSE(has_up(reconcile(one_eni_plan(), h, scope)));
 }
