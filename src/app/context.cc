@@ -54,6 +54,28 @@ std::optional<IpAddr> endpoint_ip(const std::string& url) {
   return IpAddr::parse(rest.substr(0, end));
 }
 
+/// Whether the kernel has a route to `ip` now (no wait; false when it cannot be asked).
+bool has_route(Context& ctx, const IpAddr& ip) {
+  if (open_rtnl(ctx)) return false;
+  RouteAnswer a;
+  std::string error;
+  return ctx.rtnl.route_query(ip, std::nullopt, 0, &a, &error) && a.error == 0;
+}
+
+/// IMDS is read from `endpoint` from now on.
+void use_imds_endpoint(Context& ctx, const std::string& endpoint) {
+  ImdsOptions io;
+  io.endpoint = endpoint;
+  io.connect_timeout_ms = ctx.cfg.imds_connect_timeout_ms;
+  io.request_timeout_ms = ctx.cfg.imds_request_timeout_ms;
+  io.attempts = ctx.cfg.imds_attempts;
+  io.max_connections = ctx.cfg.imds_connections;
+  io.deadline = ctx.deadline;
+  ctx.log.debug("IMDS endpoint " + io.endpoint);
+  ctx.imds_endpoint = endpoint;
+  ctx.source = std::make_unique<ImdsClient>(io);
+}
+
 }  // namespace
 
 Context::Context(const Options& o, Log& l, Out& os) : opts(o), log(l), out(os) {}
@@ -100,19 +122,17 @@ int open_source(Context& ctx) {
     ctx.source = std::move(cap);
     return kExitOk;
   }
-  ImdsOptions io;
-  std::string error;
-  if (!resolve_imds_endpoint(ctx.opts.imds_endpoint, &io.endpoint, &error)) {
+  std::string endpoint, error;
+  if (!resolve_imds_endpoint(ctx.opts.imds_endpoint, &endpoint, &error, &ctx.imds_default)) {
     ctx.log.error(error);
     return kExitUsage;
   }
-  io.connect_timeout_ms = ctx.cfg.imds_connect_timeout_ms;
-  io.request_timeout_ms = ctx.cfg.imds_request_timeout_ms;
-  io.attempts = ctx.cfg.imds_attempts;
-  io.max_connections = ctx.cfg.imds_connections;
-  io.deadline = ctx.deadline;
-  ctx.log.debug("IMDS endpoint " + io.endpoint);
-  ctx.source = std::make_unique<ImdsClient>(io);
+  // Nothing chose the endpoint: IPv4's, unless only IPv6's has a route (an IPv6-only
+  // subnet has no IPv4 at all). apply waits for either (prepare_imds_path).
+  if (ctx.imds_default && !has_route(ctx, *endpoint_ip(kImdsDefaultV4)) &&
+      has_route(ctx, *endpoint_ip(kImdsDefaultV6)))
+    endpoint = kImdsDefaultV6;
+  use_imds_endpoint(ctx, endpoint);
   return kExitOk;
 }
 
@@ -224,12 +244,13 @@ bool imds_answers(Context& ctx, const std::string& url) {
 
 void prepare_imds_path(Context& ctx, const std::vector<HostLink>& run_links, bool may_change) {
   if (!ctx.opts.metadata_file.empty() || ctx.offline()) return;
-  std::string url, error;
-  if (!resolve_imds_endpoint(ctx.opts.imds_endpoint, &url, &error)) return;
+  std::string url = ctx.imds_endpoint, error;
   auto ip = endpoint_ip(url);
   RouteAnswer pick;
   bool waited = false;
   if (!ip || open_rtnl(ctx) || !wait_for_route(ctx, *ip, &pick, &waited) || pick.error) return;
+  url = ctx.imds_endpoint;  // the wait may have moved to the IPv6 endpoint
+  ip = endpoint_ip(url);
   // The links as the run began, unless the wait let them change (an ENI coming up).
   std::vector<HostLink> fresh;
   if (waited && ctx.rtnl.dump_links(&fresh, &error)) annotate_links(fresh);
@@ -319,6 +340,7 @@ bool wait_for_route(Context& ctx, const IpAddr& ip, RouteAnswer* answer, bool* w
   std::string error;
   bool logged = false;
   auto t0 = Clock::now();
+  auto last_v6_probe = t0 - std::chrono::seconds(1);
   while (true) {
     *answer = RouteAnswer{};
     if (!ctx.rtnl.route_query(ip, std::nullopt, 0, answer, &error)) {
@@ -326,6 +348,23 @@ bool wait_for_route(Context& ctx, const IpAddr& ip, RouteAnswer* answer, bool* w
       return false;
     }
     if (answer->error == 0) break;
+    // The default endpoint: an IPv6-only instance never gets a route to 169.254.169.254.
+    // After 2 s without one (DHCPv4 normally takes a fraction of that), and at most once a
+    // second, the IPv6 endpoint is asked (it answers only where the instance enabled it; a
+    // dual-stack instance's router advertisement alone proves nothing).
+    if (ctx.imds_default && ip.is_v4() && Clock::now() - t0 >= std::chrono::seconds(2) &&
+        Clock::now() - last_v6_probe >= std::chrono::seconds(1)) {
+      last_v6_probe = Clock::now();
+      const IpAddr v6 = *endpoint_ip(kImdsDefaultV6);
+      RouteAnswer a6;
+      if (ctx.rtnl.route_query(v6, std::nullopt, 0, &a6, &error) && a6.error == 0 &&
+          imds_answers(ctx, kImdsDefaultV6)) {
+        ctx.log.info("no route to IMDS over IPv4, and " + std::string(kImdsDefaultV6) + " answers: using it");
+        use_imds_endpoint(ctx, kImdsDefaultV6);
+        *answer = a6;
+        return true;
+      }
+    }
     if (Clock::now() + std::chrono::milliseconds(20) >= ctx.deadline) {
       ctx.log.warn("still no route to IMDS (" + ip.str() + ") when the wait bound ran out");
       return false;

@@ -39,6 +39,10 @@ struct Context {
   bool rtnl_open = false;
   /// The host route to IMDS that prepare_imds_path() added (op AddRoute), if any.
   std::optional<Change> imds_route;
+  /// The IMDS endpoint in use (open_source()), and whether nothing chose it (then the
+  /// IPv6 one is taken where only it has a route: an IPv6-only instance).
+  std::string imds_endpoint;
+  bool imds_default = false;
 
   Context(const Options& o, Log& l, Out& os);
   ~Context();

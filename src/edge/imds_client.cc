@@ -20,8 +20,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-const char kDefaultV4[] = "http://169.254.169.254";
-const char kDefaultV6[] = "http://[fd00:ec2::254]";
 const char kTokenPath[] = "/latest/api/token";
 // IMDS documents are a few KiB; a listing of every key of the largest shape is far
 // below this. Anything bigger is not IMDS and is refused rather than buffered.
@@ -157,7 +155,12 @@ long long parse_retry_after(const std::string& value) {
 
 }  // namespace
 
-bool resolve_imds_endpoint(const std::string& cli_endpoint, std::string* endpoint, std::string* error) {
+const char kImdsDefaultV4[] = "http://169.254.169.254";
+const char kImdsDefaultV6[] = "http://[fd00:ec2::254]";
+
+bool resolve_imds_endpoint(const std::string& cli_endpoint, std::string* endpoint, std::string* error,
+                           bool* is_default) {
+  if (is_default) *is_default = false;
   if (iequals(env("AWS_EC2_METADATA_DISABLED"), "true")) {
     *error = "AWS_EC2_METADATA_DISABLED=true: IMDS is turned off (use --metadata-file)";
     return false;
@@ -177,7 +180,8 @@ bool resolve_imds_endpoint(const std::string& cli_endpoint, std::string* endpoin
   if (!from_env.empty()) {
     return normalize_endpoint(from_env, "AWS_EC2_METADATA_SERVICE_ENDPOINT", endpoint, error);
   }
-  *endpoint = v6 ? kDefaultV6 : kDefaultV4;
+  *endpoint = v6 ? kImdsDefaultV6 : kImdsDefaultV4;
+  if (is_default) *is_default = mode.empty();
   return true;
 }
 

@@ -37,8 +37,15 @@ struct ImdsOptions {
 /// Picks the endpoint: --imds-endpoint, else AWS_EC2_METADATA_SERVICE_ENDPOINT, else
 /// http://[fd00:ec2::254] when AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6, else
 /// http://169.254.169.254. Returns false with `error` set for a malformed URL or mode,
-/// or when AWS_EC2_METADATA_DISABLED=true (a usage error: exit 2).
-bool resolve_imds_endpoint(const std::string& cli_endpoint, std::string* endpoint, std::string* error);
+/// or when AWS_EC2_METADATA_DISABLED=true (a usage error: exit 2). `is_default`, when
+/// given, is set when nothing chose the endpoint (neither option, endpoint nor mode): the
+/// caller may then take the IPv6 endpoint where only it is reachable (an IPv6-only subnet).
+bool resolve_imds_endpoint(const std::string& cli_endpoint, std::string* endpoint, std::string* error,
+                           bool* is_default = nullptr);
+
+/// The default endpoints, IPv4 and IPv6.
+extern const char kImdsDefaultV4[];
+extern const char kImdsDefaultV6[];
 
 class ImdsClient : public MetadataSource {
  public:

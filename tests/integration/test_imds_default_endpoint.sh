@@ -60,15 +60,31 @@ run "$TMP/reference.json" -- --metadata-file "$CAP" dump-metadata
 run "$TMP/reference.show" -- --metadata-file "$CAP" show
 [ "$RC" = 0 ] || die "show --metadata-file: exit $RC"
 
-ip -n "$INST" addr add 169.254.169.254/32 dev lo
 if [ "$(ip netns exec "$INST" cat /proc/sys/net/ipv6/conf/lo/disable_ipv6 2>/dev/null || echo 1)" = 0 ]; then
   ip -n "$INST" addr add fd00:ec2::254/128 dev lo nodad
   HAVE_V6=1
 else
   HAVE_V6=
 fi
-serve 169.254.169.254 v4
 if [ -n "$HAVE_V6" ]; then serve fd00:ec2::254 v6; fi
+
+# An IPv6-only instance: no route to 169.254.169.254 at all, one to fd00:ec2::254. With
+# nothing choosing the endpoint, ec2-netcfg reads IMDS over IPv6.
+if [ -n "$HAVE_V6" ]; then
+  run "$TMP/dump6only.json" -- dump-metadata
+  if [ "$RC" = 0 ] && dump_equals "$TMP/dump6only.json"; then
+    pass "IPv6 only (no route to 169.254.169.254): the default endpoint is http://[fd00:ec2::254]"
+  else
+    fail "IPv6 only: dump-metadata exit $RC: $(head -c 400 "$TMP/dump6only.json.err")"
+  fi
+  run "$TMP/show6only" -- show
+  [ "$RC" = 0 ] && cmp -s "$TMP/show6only" "$TMP/reference.show" && pass "IPv6 only: show equals show of the capture" ||
+    fail "IPv6 only: show exit $RC: $(head -c 400 "$TMP/show6only.err")"
+  v6gets=$(log_count v6 GET)
+fi
+
+ip -n "$INST" addr add 169.254.169.254/32 dev lo
+serve 169.254.169.254 v4
 
 # IPv4 default endpoint; a proxy in the environment is ignored (nothing listens there).
 run "$TMP/dump4.json" http_proxy=http://127.0.0.1:9 -- dump-metadata
@@ -96,7 +112,7 @@ if [ -n "$HAVE_V6" ]; then
   if [ "$RC" = 0 ]; then pass "dump-metadata on http://[fd00:ec2::254]: exit 0"
   else fail "dump-metadata with ENDPOINT_MODE=IPv6: exit $RC: $(head -c 400 "$TMP/dump6.json.err")"; fi
   dump_equals "$TMP/dump6.json" && pass "dump via fd00:ec2::254 equals the capture" || fail "dump via fd00:ec2::254 differs"
-  [ "$(log_count v6 GET)" -gt 0 ] && [ "$(log_count v4 GET)" = "$before" ] &&
+  [ "$(log_count v6 GET)" -gt "$v6gets" ] && [ "$(log_count v4 GET)" = "$before" ] &&
     pass "IPv6 mode asked fd00:ec2::254 only" || fail "IPv6 mode: v6 GETs $(log_count v6 GET), v4 GETs grew"
   run "$TMP/show6" AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6 -- show
   [ "$RC" = 0 ] && cmp -s "$TMP/show6" "$TMP/reference.show" && pass "show on http://[fd00:ec2::254] equals show of the capture" ||

@@ -844,6 +844,20 @@ TEST_CASE("imds: resolve_imds_endpoint") {
     CHECK_FALSE(resolve(""));
     CHECK(err.find("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE") != std::string::npos);
   }
+  SUBCASE("only nothing chosen is a default the IPv6 endpoint may replace") {
+    bool is_default = false;
+    REQUIRE(resolve_imds_endpoint("", &ep, &err, &is_default));
+    CHECK(is_default);
+    env.set("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", "IPv4");
+    REQUIRE(resolve_imds_endpoint("", &ep, &err, &is_default));
+    CHECK_FALSE(is_default);
+    env.set("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE", std::nullopt);
+    REQUIRE(resolve_imds_endpoint("http://127.0.0.1:1", &ep, &err, &is_default));
+    CHECK_FALSE(is_default);
+    env.set("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:2");
+    REQUIRE(resolve_imds_endpoint("", &ep, &err, &is_default));
+    CHECK_FALSE(is_default);
+  }
   SUBCASE("command line, then environment") {
     env.set("AWS_EC2_METADATA_SERVICE_ENDPOINT", "http://127.0.0.1:8111/");
     REQUIRE(resolve(""));
