@@ -4,11 +4,11 @@
 # of their own (these need root; without it they report SKIP). Then builds build-asan
 # with -DEC2NC_SANITIZE=ON (AddressSanitizer, UndefinedBehaviorSanitizer and leak
 # checks; the integration tests run that build's ec2-netcfg) and runs the same suite
-# there, but the boot tests (test_boot, test_boot_trixie, test_boot_nm), test_package and
-# test_rpm: any sanitizer finding fails its test. (Those build a package of their own from
-# the source, and the boot tests and test_package install it into a minimal Debian root,
-# which has no sanitizer runtime: they would only repeat the normal run.) Build first with
-# scripts/quickstart.sh.
+# there, but the boot tests (test_boot, test_boot_trixie, test_boot_nm,
+# test_boot_nm_trixie), test_package and test_rpm: any sanitizer finding fails its test.
+# (Those build a package of their own from the source, and the boot tests and
+# test_package install it into a minimal Debian root, which has no sanitizer runtime: they
+# would only repeat the normal run.) Build first with scripts/quickstart.sh.
 #
 #   scripts/test.sh [--no-sanitize] [CTEST_ARGS...]
 #
@@ -44,7 +44,7 @@ fi
 # same to a runtime that would recover. The user's own options come last and win.
 ASAN_OPTIONS="detect_leaks=1:detect_stack_use_after_return=1:strict_string_checks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}" \
 UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}" \
-  ctest --test-dir build-asan --output-on-failure -E '^test_(boot|boot_trixie|boot_nm|package|rpm)$' "${args[@]}"
+  ctest --test-dir build-asan --output-on-failure -E '^test_(boot|boot_trixie|boot_nm|boot_nm_trixie|package|rpm)$' "${args[@]}"
 asan_rc=$?
 [ $rc = 0 ] || { echo "test.sh: the normal run failed (the sanitizer run: exit $asan_rc)" >&2; exit $rc; }
 exit $asan_rc
