@@ -467,11 +467,10 @@ std::vector<Change> removal(const std::string& ifname, int ifindex, uint32_t tab
   if (ifindex > 0) {
     for (auto& o : host.addresses) {
       if (o.ifindex != ifindex || !owns_address(o, rec)) continue;
-      // Never the address DHCP gives: a lease's (finite lifetime: its client took the
-      // address over), or the ENI's primary IPv4, the one at its subnet's length (ec2-netcfg
-      // may have added it before the DHCP client did, in a hotplug race). Its DHCP client
-      // keeps the link in service after `remove`.
-      if (o.valid != 0xffffffff || (o.prefix.addr.is_v4() && o.prefix.len < 32)) continue;
+      // Never an address a DHCP client holds (a lease's lifetime is finite), also one
+      // ec2-netcfg added before the client did (a hotplug race: the client then took it
+      // over): the link stays in service after `remove`.
+      if (o.valid != 0xffffffff) continue;
       Change c = make_change(Change::Op::DelAddress);
       c.address.prefix = o.prefix;
       c.address.deprecated = o.preferred == 0;

@@ -419,16 +419,24 @@ TEST_CASE("removal: everything of ours for the interface, nothing else") {
 
 TEST_CASE("removal never deletes the address DHCP gives, even one ec2-netcfg added first") {
   HostState h = converged();
-  // ec2-netcfg added the primary (subnet length) before the DHCP client did (hotplug), and
-  // a DHCPv6 lease took over one of its IPv6 addresses (finite lifetime).
+  // ec2-netcfg added the primary before the DHCP client did (hotplug), and the client then
+  // took it over (a lease's finite lifetime), as a DHCPv6 lease did with an IPv6 address.
   h.addresses = {addr(3, "10.0.1.20/24", 236), addr(3, "10.0.1.21/32", 236),
                  addr(3, "2600:1f18:aaaa:bb01::20/128", 236), addr(3, "2600:1f18:aaaa:bb01::21/128", 236)};
+  h.addresses[0].valid = 3600;
+  h.addresses[0].preferred = 3600;
   h.addresses[2].valid = 3600;
   h.addresses[2].preferred = 1800;
   std::vector<std::string> dels;
   for (auto& c : removal("ens6", 3, 10001, 10000, h, nullptr))
     if (c.op == Change::Op::DelAddress) dels.push_back(c.address.prefix.str());
   CHECK(dels == std::vector<std::string>{"10.0.1.21/32", "2600:1f18:aaaa:bb01::21/128"});
+  // No DHCP client took the primary over (no client here at all): it is ec2-netcfg's to remove.
+  h.addresses[0].valid = 0xffffffff;
+  dels.clear();
+  for (auto& c : removal("ens6", 3, 10001, 10000, h, nullptr))
+    if (c.op == Change::Op::DelAddress) dels.push_back(c.address.prefix.str());
+  CHECK(dels.front() == "10.0.1.20/24");
 }
 
 TEST_CASE("describe: host-wide and link changes") {
