@@ -393,10 +393,11 @@ bool RunLock::acquire(const std::string& dir, Clock::time_point deadline, std::s
     start = end + 1;
   }
   std::string path = dir + "/lock";
-  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  // Not through a symbolic link: root must not be made to create or lock another file.
+  fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (fd_ < 0) {
     const int e = errno;
-    *error = path + ": " + std::strerror(e);
+    *error = path + ": " + (e == ELOOP ? std::string("a symbolic link, not ec2-netcfg's lock file") : std::strerror(e));
     errno = e;  // take_lock tells a missing privilege from the rest
     return false;
   }

@@ -113,8 +113,9 @@ const std::vector<KeyRow>& rows() {
          return "";
        }},
       {{"main", "wait-timeout", "60",
-        "seconds one run may spend on IMDS retries and waiting for an ENI's data to propagate"},
-       unsigned_setter(&Config::wait_timeout_s, 1, 3600)},
+        "seconds one run may spend on IMDS retries and waiting for an ENI's data to propagate (at most 80: "
+        "the units stop a run after 90 s)"},
+       unsigned_setter(&Config::wait_timeout_s, 1, 80)},
       {{"imds", "connect-timeout-ms", "1000", "TCP connect bound of one IMDS request"},
        unsigned_setter(&Config::imds_connect_timeout_ms, 10, 60000)},
       {{"imds", "request-timeout-ms", "3000", "whole-request bound of one IMDS request"},

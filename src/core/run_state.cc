@@ -152,11 +152,23 @@ InterfaceRecord* RunState::find(const std::string& name) {
   return nullptr;
 }
 
+namespace {
+constexpr char kStateFormat[] = "ec2-netcfg-state/2";
+}  // namespace
+
 bool parse_state(const std::string& text, RunState* out, std::string* error) {
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(text.c_str(), text.size());  // no recursion: any depth
   if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("interfaces") || !doc["interfaces"].IsArray()) {
     *error = "not a state file (expected a JSON object with an \"interfaces\" array)";
+    return false;
+  }
+  // A record of another format (a newer ec2-netcfg's, say) says nothing this one may act on.
+  if (doc.HasMember("format") &&
+      (!doc["format"].IsString() || std::string(doc["format"].GetString()) != kStateFormat)) {
+    *error = std::string("format ") +
+             (doc["format"].IsString() ? "\"" + std::string(doc["format"].GetString()) + "\"" : "(not a string)") +
+             ": not a record this ec2-netcfg knows (" + kStateFormat + ")";
     return false;
   }
   RunState st;
@@ -207,7 +219,7 @@ std::string format_state(const RunState& st) {
   w.SetIndent(' ', 2);
   w.StartObject();
   w.Key("format");
-  w.String("ec2-netcfg-state/2");
+  w.String(kStateFormat);
   w.Key("interfaces");
   w.StartArray();
   for (auto* r : recs) {

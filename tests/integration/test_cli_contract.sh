@@ -180,4 +180,13 @@ expect_route 10.0.1.21 1.1.1.1 ens6
 
 # apply IFACE for an interface that does not exist: usage error.
 expect_status 2 "apply unknown interface" nc --backend netlink apply ens99
+
+# The lock is never taken through a symbolic link (root would create or lock its target).
+mkdir -p "$TMP/lockroot/run/ec2-netcfg"
+ln -s "$TMP/victim" "$TMP/lockroot/run/ec2-netcfg/lock"
+expect_status 1 "apply with the lock file a symbolic link" \
+  "$B" --root "$TMP/lockroot" --backend networkd --metadata-file "$(scenario two-enis-two-subnets)" apply
+grep -q "lock: a symbolic link, not ec2-netcfg's lock file" "$TMP/err" && pass "the error says the lock is a symbolic link" \
+  || fail "lock symlink: $(head -3 "$TMP/err")"
+[ ! -e "$TMP/victim" ] && pass "the link's target was not created" || fail "the link's target was created"
 finish

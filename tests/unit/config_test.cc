@@ -48,3 +48,15 @@ TEST_CASE("config: ignore splits on any whitespace, as reading words from a stre
   REQUIRE(parse_config("[main]\nignore = one\n", "x.conf", &c, &err));
   CHECK(c.ignore == std::vector<std::string>{"one"});
 }
+
+TEST_CASE("config: wait-timeout stays below the units' 90 s stop") {
+  Config c;
+  std::string err;
+  REQUIRE(parse_config("[main]\nwait-timeout = 80\n", "x.conf", &c, &err));
+  CHECK(c.wait_timeout_s == 80);
+  Config d;
+  CHECK_FALSE(parse_config("[main]\nwait-timeout = 81\n", "x.conf", &d, &err));
+  CHECK(err.find("wait-timeout") != std::string::npos);
+  CHECK(err.find("80") != std::string::npos);
+  CHECK_FALSE(parse_config("[main]\nwait-timeout = 3600\n", "x.conf", &d, &err));
+}

@@ -268,6 +268,12 @@ TEST_CASE("item 6: a damaged record is an error, not an empty record") {
   CHECK_FALSE(parse_state("{\"interfaces\": [{\"name\": \"ens6\"}]}", &st, &err));
   CHECK(err.find("interfaces[0]") == 0);
   CHECK(parse_state("{\"interfaces\": []}", &st, &err));
+  // Another format is not read as this one's (a record without the field, hand-made or
+  // from before it, still is).
+  CHECK(parse_state("{\"format\": \"ec2-netcfg-state/2\", \"interfaces\": []}", &st, &err));
+  CHECK_FALSE(parse_state("{\"format\": \"ec2-netcfg-state/3\", \"interfaces\": []}", &st, &err));
+  CHECK(err.find("format \"ec2-netcfg-state/3\": not a record this ec2-netcfg knows") == 0);
+  CHECK_FALSE(parse_state("{\"format\": 2, \"interfaces\": []}", &st, &err));
 }
 
 TEST_CASE("run state: a record survives format and parse unchanged") {
