@@ -24,6 +24,9 @@ const char kTokenPath[] = "/latest/api/token";
 // IMDS documents are a few KiB; a listing of every key of the largest shape is far
 // below this. Anything bigger is not IMDS and is refused rather than buffered.
 const size_t kMaxBody = 1 << 20;
+// All the answers of one run together: the largest instance's whole tree is a few tens of
+// KiB, so a run holding 16 MiB is an IMDS (or something posing as it) gone wrong.
+const size_t kMaxTotal = 16u << 20;
 // Longest token accepted (real ones are ~56 characters); it goes into a header.
 const size_t kMaxToken = 4096;
 const long kBackoffBaseMs = 100;
@@ -221,6 +224,8 @@ struct Slot {
   curl_slist* headers = nullptr;
   std::string body;
   bool too_big = false;
+  bool past_total = false;       ///< The run's answers together passed kMaxTotal.
+  size_t* received = nullptr;    ///< The run's answers together, in bytes (the client's).
   long long retry_after_s = -1;  ///< Of the response being received.
   char errbuf[CURL_ERROR_SIZE] = {};
   Job* job = nullptr;  ///< The request it carries now (nullptr: free).
@@ -231,6 +236,7 @@ struct ImdsClient::Impl {
   CURLM* multi = nullptr;
   std::vector<std::unique_ptr<Slot>> slots;
   bool handle_failed = false;  ///< curl_easy_init failed once: no more slots are made.
+  size_t received = 0;         ///< Bytes of every answer of the run together (kMaxTotal).
   std::string init_error;
   std::string token;
   Clock::time_point token_refresh_at;
@@ -283,6 +289,7 @@ struct ImdsClient::Impl {
       if (!s->job) return s.get();
     if (slots.size() >= opts.max_connections || handle_failed) return nullptr;
     auto s = std::make_unique<Slot>();
+    s->received = &received;
     s->easy = curl_easy_init();
     if (!s->easy) {
       handle_failed = true;
@@ -328,6 +335,11 @@ struct ImdsClient::Impl {
       self->too_big = true;
       return 0;  // aborts the transfer with CURLE_WRITE_ERROR
     }
+    if (*self->received + n > kMaxTotal) {
+      self->past_total = true;
+      return 0;
+    }
+    *self->received += n;
     self->body.append(data, n);
     return n;
   }
@@ -360,6 +372,7 @@ struct ImdsClient::Impl {
   bool start(Slot* s, Job* job, long long remaining, Reply* failed) {
     s->body.clear();
     s->too_big = false;
+    s->past_total = false;
     s->retry_after_s = -1;
     s->errbuf[0] = '\0';
     curl_slist_free_all(s->headers);
@@ -406,6 +419,8 @@ struct ImdsClient::Impl {
       curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &r.status);
       r.body.swap(s->body);
       r.retry_after_s = s->retry_after_s;
+    } else if (s->past_total) {
+      r.what = "IMDS answers of this run past " + std::to_string(kMaxTotal >> 20) + " MiB in all";
     } else if (s->too_big || rc == CURLE_FILESIZE_EXCEEDED) {
       r.what = "response larger than " + std::to_string(kMaxBody / 1024) + " KiB";
     } else {

@@ -788,6 +788,19 @@ TEST_CASE("imds: proxies from the environment are ignored") {
   CHECK(r.status == FetchResult::Status::Ok);
 }
 
+TEST_CASE("imds: the answers of one run are capped together") {
+  std::string capture = kCapture;
+  std::string body(1000 * 1024, 'z');  // under the 1 MiB of one answer
+  capture.replace(capture.rfind("}}"), 2, ", \"meta-data/m\": \"" + body + "\"}}");
+  Emulator emu(capture);
+  REQUIRE(emu.running());
+  ImdsClient c(options_for(emu.url()));
+  for (int i = 0; i < 16; ++i) REQUIRE(c.get("meta-data/m").status == FetchResult::Status::Ok);
+  auto r = c.get("meta-data/m");  // 17 x 1000 KiB: past 16 MiB
+  CHECK(r.status == FetchResult::Status::Error);
+  CHECK(r.error.find("past 16 MiB in all") != std::string::npos);
+}
+
 TEST_CASE("imds: response bodies are capped") {
   std::string capture = kCapture;
   std::string big(1536 * 1024, 'x');
