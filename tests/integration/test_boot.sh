@@ -281,6 +281,35 @@ boot_traffic() {
 }
 tot() { "$PY" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]][sys.argv[3]])' "$TOT" "$1" "$2"; }
 
+# flow_figures: the old addresses' totals of the last boot_traffic, for a FIGURES line.
+flow_figures() { echo "sent=$(tot old sent) misrouted=$(tot old misrouted) lost=$(tot old lost) send-errors=$(tot old errors)"; }
+
+# assert_old_flow LABEL WHEN: the last boot_traffic's packets from the addresses that
+# existed before the change were all sent, none misrouted and none lost.
+assert_old_flow() {
+  local label=$1 when=$2 m l s
+  m=$(tot old misrouted) l=$(tot old lost) s=$(tot old sent)
+  [ "$s" -ge $((RATE * 2)) ] || fail "$label: the sender sent only $s packets"
+  [ "$m" = 0 ] && pass "$label: no packet from an existing address misrouted $when" \
+    || fail "$label: $m packet(s) from existing addresses left through the wrong ENI $when"
+  [ "$l" = 0 ] && pass "$label: no packet from an existing address lost $when" \
+    || fail "$label: $l packet(s) from existing addresses lost $when"
+}
+
+# wait_ra_defaults LABEL: with dual stack, until main has an RA-learned default through both
+# ENIs (at most 30 s): IPv6 routing can only be right once the routers' advertisements were
+# heard, after a boot and after networkd restarted (257 drops what it learned from RAs).
+wait_ra_defaults() {
+  [ "$V6" = 1 ] || return 0
+  local end=$((SECONDS + 30)) ra
+  while :; do
+    ra=$(ip -n "$INST" -6 route show default proto ra 2>&1 || true)
+    grep -q ' dev ens5 ' <<< "$ra" && grep -q ' dev ens6 ' <<< "$ra" && return 0
+    [ $SECONDS -lt $end ] || { fail "$1: no RA-learned default route on both ENIs within 30 s: $ra"; return 1; }
+    sleep 0.3
+  done
+}
+
 # existing ADDR...: those of ADDR that are on their ENI now.
 existing() {
   local a out=()
@@ -373,6 +402,7 @@ networkd_actions() {
   cx systemctl restart systemd-networkd.service || fail "$label (iii): systemctl restart systemd-networkd failed"
   sleep 1
   wait_configured "$label (iii)" ens5 ens6
+  wait_ra_defaults "$label (iii)"
   check_state "$label (iii) after systemctl restart systemd-networkd" 5
   echo "  (iii) DHCP addresses deleted by the restart (not asserted): $(deleted_dhcp "$mark" | wc -l)"
   for n in $ENIS; do echo "  (iii) networkd now applies $(nd_network_file "${IFN[$n]}") to ${IFN[$n]}"; done
@@ -545,15 +575,7 @@ run_scenario() {
   boot_journal ec2-netcfg.service | sed 's/^/  /'
 
   # IPv6: routing can only be right once the routers' advertisements were heard.
-  if [ "$V6" = 1 ]; then
-    local end=$((SECONDS + 30)) ra
-    while :; do
-      ra=$(ip -n "$INST" -6 route show default proto ra 2>&1 || true)
-      grep -q ' dev ens5 ' <<< "$ra" && grep -q ' dev ens6 ' <<< "$ra" && break
-      [ $SECONDS -lt $end ] || { fail "$label: no RA-learned default route on both ENIs within 30 s: $ra"; break; }
-      sleep 0.3
-    done
-  fi
+  wait_ra_defaults "$label"
   check_state "$label boot" 10
 
   if [ "$BOOT_MANAGER" = nm ]; then nm_boot_checks "$label"; else networkd_boot_checks "$label"; fi
@@ -602,14 +624,8 @@ run_scenario() {
     fail "$label (i): systemctl start ec2-netcfg-refresh.service: exit $TRAFFIC_RC, Result=$result"
     boot_journal ec2-netcfg-refresh.service | tail -20 >&2
   fi
-  local m l s
-  m=$(tot old misrouted) l=$(tot old lost) s=$(tot old sent)
-  echo "FIGURES traffic $label refresh: old addresses sent=$s misrouted=$m lost=$l send-errors=$(tot old errors) | new: sent=$(tot new sent) misrouted=$(tot new misrouted) lost=$(tot new lost)"
-  [ "$s" -ge $((RATE * 2)) ] || fail "$label (i): the sender sent only $s packets"
-  [ "$m" = 0 ] && pass "$label (i): no packet from an existing address misrouted during the refresh" \
-    || fail "$label (i): $m packet(s) from existing addresses left through the wrong ENI during the refresh"
-  [ "$l" = 0 ] && pass "$label (i): no packet from an existing address lost during the refresh" \
-    || fail "$label (i): $l packet(s) from existing addresses lost during the refresh"
+  echo "FIGURES traffic $label refresh: old addresses $(flow_figures) | new: sent=$(tot new sent) misrouted=$(tot new misrouted) lost=$(tot new lost)"
+  assert_old_flow "$label (i)" "during the refresh"
   check_state "$label (i) after the refresh" 5
   echo "  (i) DHCP addresses deleted during the refresh: $(deleted_dhcp "$mark" | wc -l)"
   mark=$(($(wc -l < "$MONITOR") + 1))
@@ -724,14 +740,8 @@ burst() {
   mark=$(($(wc -l < "$MONITOR") + 1))
   T_ATTACH=()
   boot_traffic "burst-$label" "$old" "" attach_burst
-  local m l s
-  m=$(tot old misrouted) l=$(tot old lost) s=$(tot old sent)
-  echo "FIGURES traffic $label burst: old addresses sent=$s misrouted=$m lost=$l send-errors=$(tot old errors)"
-  [ "$s" -ge $((RATE * 2)) ] || fail "$label burst: the sender sent only $s packets"
-  [ "$m" = 0 ] && pass "$label burst: no packet from an existing address misrouted" \
-    || fail "$label burst: $m packet(s) from existing addresses left through the wrong ENI"
-  [ "$l" = 0 ] && pass "$label burst: no packet from an existing address lost" \
-    || fail "$label burst: $l packet(s) from existing addresses lost"
+  echo "FIGURES traffic $label burst: old addresses $(flow_figures)"
+  assert_old_flow "$label burst" "during the burst"
   deleted=$(tail -n +"$mark" "$MONITOR" | grep -E "^(\[[^]]*\] )?Deleted [0-9]+: (ens5|ens6) " || true)
   if [ -z "$deleted" ]; then pass "$label burst: no address of ens5 or ens6 deleted (ip monitor address)"
   else fail "$label burst: addresses of the ENIs already there deleted:"; sed 's/^/    /' <<< "$deleted" >&2; fi

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Reads a time-stamped `ip monitor address` log ([ISO-TIME] lines) and prints, for every
-IPv6 address that was deleted, how long it was away: "DEV/ADDR:NNNms" (999000 ms when it
-never came back), longest first."""
+address that was deleted (IPv4 or IPv6), how long it was away: "DEV/ADDR:NNNms" (999000 ms
+when it never came back), longest first."""
 import datetime
 import re
 import sys
@@ -10,7 +10,7 @@ import sys
 def main():
     gone, gaps = {}, []
     for line in open(sys.argv[1]):
-        m = re.match(r"\[([0-9T:.-]+)\] (Deleted )?\d+: (\S+)\s+inet6 (\S+)/", line)
+        m = re.match(r"\[([0-9T:.-]+)\] (Deleted )?\d+: (\S+)\s+inet6? (\S+)/", line)
         if not m:
             continue
         t = datetime.datetime.fromisoformat(m.group(1)).timestamp()
