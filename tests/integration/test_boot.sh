@@ -310,9 +310,12 @@ wait_ra_defaults() {
   done
 }
 
-# existing ADDR...: those of ADDR that are on their ENI now.
+# existing ADDR...: those of ADDR that are on their ENI now and usable as a source: not
+# tentative. (After networkd restarted, 252 re-acquires its DHCPv6 addresses, which then go
+# through DAD: a socket cannot bind one until that is over.) Waits up to 10 s for DAD to end.
 existing() {
-  local a out=()
+  local a out=() end=$((SECONDS + 10))
+  while [ -n "$(ip -n "$INST" -6 addr show tentative 2>/dev/null)" ] && [ $SECONDS -lt $end ]; do sleep 0.2; done
   for a in "$@"; do has_addr "${IFN[$(owner_of "$a")]}" "$a" && out+=("$a"); done
   echo "${out[@]}"
 }
