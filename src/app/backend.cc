@@ -30,15 +30,16 @@ int choose_backend(Context& ctx) {
   // (Under --root the host's managers say nothing about the tree being rendered.)
   if (name.empty() && !ctx.offline()) {
     Managers m = network_managers(ctx.deadline);
-    const bool nm = m.nm == "active" || (m.nm != "active" && m.networkd != "active" && m.nm_file == "enabled");
-    if (nm && m.networkd != "active") {
+    // NetworkManager running, or enabled with networkd not running (at boot ec2-netcfg
+    // starts after both, so running is what counts; enabled only breaks a tie).
+    if (m.networkd != "active" && (m.nm == "active" || m.nm_file == "enabled")) {
       name = "netlink";
       ctx.backend_reason = std::string("NetworkManager manages the links (NetworkManager.service ") +
                            (m.nm.empty() ? "running" : m.nm) + (m.nm_file.empty() ? "" : ", " + m.nm_file) +
                            "): the kernel only, and NetworkManager's dispatcher hook puts back what it takes away";
     } else if (m.networkd == "active") {
       ctx.backend_reason = "systemd-networkd manages the links (systemd-networkd.service active)";
-    }
+    }  // NetworkManager not installed: nothing asked, the installed software decides below
   }
   NetplanProbe p;
   if (name.empty() || name == "netplan") {

@@ -54,6 +54,8 @@ std::optional<IpAddr> endpoint_ip(const std::string& url) {
   return IpAddr::parse(rest.substr(0, end));
 }
 
+bool imds_answers(Context& ctx, const std::string& url);
+
 /// Whether the kernel has a route to `ip` now (no wait; false when it cannot be asked).
 bool has_route(Context& ctx, const IpAddr& ip) {
   if (open_rtnl(ctx)) return false;
@@ -127,12 +129,15 @@ int open_source(Context& ctx) {
     ctx.log.error(error);
     return kExitUsage;
   }
-  // Nothing chose the endpoint: IPv4's, unless only IPv6's has a route (an IPv6-only
-  // subnet has no IPv4 at all). apply waits for either (prepare_imds_path).
-  if (ctx.imds_default && !has_route(ctx, *endpoint_ip(kImdsDefaultV4)) &&
-      has_route(ctx, *endpoint_ip(kImdsDefaultV6)))
-    endpoint = kImdsDefaultV6;
   use_imds_endpoint(ctx, endpoint);
+  // Nothing chose the endpoint: IPv4's, unless it has no route and IPv6's answers (an
+  // IPv6-only subnet has no IPv4 at all). apply and diff decide it while they wait for a
+  // route to IMDS (prepare_imds_path): at boot a dual-stack instance's router advertisement
+  // may come before its DHCPv4 lease, and proves nothing about the IPv6 endpoint.
+  const bool waits = ctx.opts.command == "apply" || ctx.opts.command == "diff";
+  if (ctx.imds_default && !waits && !has_route(ctx, *endpoint_ip(kImdsDefaultV4)) &&
+      has_route(ctx, *endpoint_ip(kImdsDefaultV6)) && imds_answers(ctx, kImdsDefaultV6))
+    use_imds_endpoint(ctx, kImdsDefaultV6);
   return kExitOk;
 }
 

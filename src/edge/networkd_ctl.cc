@@ -87,6 +87,20 @@ std::vector<std::string> networkd_conf_files() {
   return out;
 }
 
+/// Calls `fn(key, value)` for each `KEY=VALUE` line of `text`, and `fn("", "")` for each
+/// empty line (systemctl show separates units with one).
+template <class Fn>
+void for_each_key_value(const std::string& text, Fn fn) {
+  for (size_t begin = 0; begin < text.size();) {
+    const size_t end = std::min(text.find('\n', begin), text.size());
+    const std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
+    const size_t eq = line.find('=');
+    if (line.empty()) fn(std::string(), std::string());
+    else if (eq != std::string::npos) fn(line.substr(0, eq), line.substr(eq + 1));
+  }
+}
+
 /// Microseconds on `clock` now.
 uint64_t now_us(clockid_t clock) {
   timespec ts{};
@@ -129,8 +143,6 @@ NetworkdState process_named(const std::string& comm) {
   return st;
 }
 
-NetworkdState networkd_process() { return process_named("systemd-network"); }
-
 }  // namespace
 
 std::optional<std::string> foreign_rules_setting(const std::string& text) {
@@ -172,13 +184,7 @@ bool systemd_booted() { return exists("/run/systemd/system"); }
 
 NetworkdState parse_unit_show(const std::string& text, uint64_t now_monotonic_us) {
   NetworkdState st;
-  for (size_t begin = 0; begin < text.size();) {
-    const size_t end = std::min(text.find('\n', begin), text.size());
-    const std::string line = text.substr(begin, end - begin);
-    begin = end + 1;
-    const size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+  for_each_key_value(text, [&](const std::string& key, const std::string& value) {
     if (key == "ActiveState") {
       st.active = value;
     } else if (key == "ExecMainStartTimestampMonotonic") {
@@ -186,13 +192,13 @@ NetworkdState parse_unit_show(const std::string& text, uint64_t now_monotonic_us
       const unsigned long long us = std::strtoull(value.c_str(), &stop, 10);
       if (stop && *stop == '\0' && us > 0 && us <= now_monotonic_us) st.age_s = double(now_monotonic_us - us) / 1e6;
     }
-  }
+  });
   if (st.active.empty()) st.detail = "systemctl show systemd-networkd.service: no ActiveState";
   return st;
 }
 
 NetworkdState networkd_state(Clock::time_point deadline) {
-  if (!systemd_booted()) return networkd_process();
+  if (!systemd_booted()) return process_named("systemd-network");
   ProgramResult p = run_program({"systemctl", "show", "-p", "ActiveState", "-p", "ExecMainStartTimestampMonotonic",
                                  "systemd-networkd.service"},
                                 deadline, true);
@@ -212,12 +218,9 @@ std::optional<NetworkdLink> networkd_link(int ifindex) {
   NetworkdLink l;
   const double mtime = double(st.st_mtim.tv_sec) + double(st.st_mtim.tv_nsec) / 1e9;
   l.age_s = double(now_us(CLOCK_REALTIME)) / 1e6 - mtime;
-  const std::string key = "ADMIN_STATE=";
-  for (size_t begin = 0; begin < text.size();) {
-    const size_t end = std::min(text.find('\n', begin), text.size());
-    if (text.compare(begin, key.size(), key) == 0) l.admin_state = text.substr(begin + key.size(), end - begin - key.size());
-    begin = end + 1;
-  }
+  for_each_key_value(text, [&](const std::string& key, const std::string& value) {
+    if (key == "ADMIN_STATE") l.admin_state = value;
+  });
   return l;
 }
 
@@ -225,39 +228,29 @@ Managers parse_managers(const std::string& text) {
   Managers m;
   std::string id, active, file;
   auto flush = [&] {
-    if (id == "systemd-networkd.service") m.networkd = active, m.networkd_file = file;
+    if (id == "systemd-networkd.service") m.networkd = active;
     else if (id == "NetworkManager.service") m.nm = active, m.nm_file = file;
     id.clear(), active.clear(), file.clear();
   };
-  for (size_t begin = 0; begin <= text.size();) {
-    const size_t end = std::min(text.find('\n', begin), text.size());
-    const std::string line = text.substr(begin, end - begin);
-    begin = end + 1;
-    if (line.empty()) {
-      flush();
-      if (end >= text.size()) break;
-      continue;
-    }
-    const size_t eq = line.find('=');
-    if (eq == std::string::npos) continue;
-    const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
-    if (key == "Id") id = value;
+  for_each_key_value(text, [&](const std::string& key, const std::string& value) {
+    if (key.empty()) flush();
+    else if (key == "Id") id = value;
     else if (key == "ActiveState") active = value;
     else if (key == "UnitFileState") file = value;
-  }
+  });
   flush();
-  m.asked_systemd = true;
   return m;
 }
 
 Managers network_managers(Clock::time_point deadline) {
+  Managers m;
+  if (!exists("/usr/sbin/NetworkManager") && !exists("/sbin/NetworkManager")) return m;
   if (systemd_booted()) {
     ProgramResult p = run_program({"systemctl", "show", "-p", "Id", "-p", "ActiveState", "-p", "UnitFileState",
                                    "systemd-networkd.service", "NetworkManager.service"},
                                   deadline, true);
     if (p.ok) return parse_managers(p.output);
   }
-  Managers m;
   m.networkd = process_named("systemd-network").active;
   m.nm = process_named("NetworkManager").active;
   return m;

@@ -67,15 +67,15 @@ std::optional<NetworkdLink> networkd_link(int ifindex);
 /// Which network manager manages the links: the state of systemd-networkd.service and
 /// NetworkManager.service.
 struct Managers {
-  std::string networkd;        ///< ActiveState ("active", "inactive", ...; "" unknown).
-  std::string networkd_file;   ///< UnitFileState ("enabled", "disabled", "masked", ...).
-  std::string nm;              ///< NetworkManager's ActiveState.
-  std::string nm_file;         ///< NetworkManager's UnitFileState.
-  bool asked_systemd = false;  ///< From systemd (else from the processes in /proc).
+  std::string networkd;  ///< systemd-networkd's ActiveState ("active", "inactive", ...; "" unknown).
+  std::string nm;        ///< NetworkManager's ActiveState.
+  std::string nm_file;   ///< NetworkManager's UnitFileState ("enabled", "disabled", ...).
 };
 
 /// `systemctl show` of both units where systemd is PID 1; else a systemd-networkd or
-/// NetworkManager process in /proc counts as active. Bounded by `deadline`.
+/// NetworkManager process in /proc counts as active. Where NetworkManager is not
+/// installed, nothing is asked (NetworkManager "" : the common case costs no process).
+/// Bounded by `deadline`.
 Managers network_managers(std::chrono::steady_clock::time_point deadline);
 
 /// Parses `systemctl show -p Id -p ActiveState -p UnitFileState UNIT...` (blank-line separated).

@@ -144,3 +144,19 @@ TEST_CASE("parse_unit_show: the state and how long the main process has run") {
   CHECK(st.active.empty());
   CHECK(!st.detail.empty());
 }
+
+TEST_CASE("parse_managers: both units' states, whatever order systemctl prints them in") {
+  Managers m = parse_managers(
+      "Id=systemd-networkd.service\nActiveState=inactive\nUnitFileState=disabled\n\n"
+      "Id=NetworkManager.service\nActiveState=active\nUnitFileState=enabled\n");
+  CHECK(m.networkd == "inactive");
+  CHECK(m.nm == "active");
+  CHECK(m.nm_file == "enabled");
+  m = parse_managers("ActiveState=active\nUnitFileState=enabled\nId=NetworkManager.service\n\n"
+                     "UnitFileState=enabled\nActiveState=active\nId=systemd-networkd.service");
+  CHECK(m.networkd == "active");
+  CHECK(m.nm == "active");
+  m = parse_managers("garbage\n");
+  CHECK(m.networkd.empty());
+  CHECK(m.nm.empty());
+}
