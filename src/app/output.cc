@@ -58,6 +58,7 @@ void print_plan_text(Out& out, const Plan& plan) {
     for (auto& a : ip.addresses) {
       out << "  address " << a.prefix.str();
       if (a.from_dhcp) out << " (primary, from DHCP)";
+      else if (!a.prefix.addr.is_v4()) out << " (from DHCPv6, or added with preferred_lft 0)";
       else if (a.deprecated) out << " (secondary, preferred_lft 0)";
       out << "\n";
     }

@@ -50,11 +50,15 @@ void plan_eni(const Config& cfg, const EniMetadata& md, bool ipv6_off, Interface
     a.deprecated = (i != 0);
     ip.addresses.push_back(a);
   }
-  for (size_t i = 0; i < eni.ipv6s.size(); ++i) {
+  // IPv6: DHCPv6 gives the ENI one of its addresses, and IMDS does not say which (its
+  // list order is no promise). ec2-netcfg adds every one it finds missing deprecated; the
+  // one DHCPv6 hands out it makes preferred itself (its lease replaces the lifetimes),
+  // and one already there is left as it is. A host with only deprecated addresses still
+  // uses them as sources (deprecated is a preference, RFC 6724 rule 3).
+  for (auto& a6 : eni.ipv6s) {
     AddressSpec a;
-    a.from_dhcp = (i == 0);
-    a.prefix = IpPrefix::host(eni.ipv6s[i]);
-    a.deprecated = (i != 0);
+    a.prefix = IpPrefix::host(a6);
+    a.deprecated = true;
     ip.addresses.push_back(a);
   }
 

@@ -88,6 +88,14 @@ if [ "$PR4" != - ]; then
   ip -n "$INST" addr add "${PV4S%%,*}/${PS4#*/}" dev "$PIF"
   ip -n "$INST" route add default via "${PR4%/*}" dev "$PIF"
 fi
+# DHCPv6's part: the lease of one of the ENI's IPv6 addresses, the last IMDS lists (IMDS
+# does not promise the first line is DHCPv6's).
+read -r _ _ _ _ _ PV6S _ < <(grep ' 1$' "$TMP/enis")
+DHCP6=-
+if [ "$PV6S" != - ]; then
+  DHCP6=${PV6S##*,}
+  ip -n "$INST" addr add "$DHCP6/128" dev "$PIF" valid_lft 3600 preferred_lft 1800 nodad
+fi
 # A container bridge with its route in main, and foreign state that must survive.
 ip -n "$INST" link add br-test type veth peer name br-peer
 ip -n "$INST" addr add 172.17.0.1/16 dev br-test
@@ -116,6 +124,23 @@ ncx -v apply > "$TMP/apply1.out" 2>&1 || { cat "$TMP/apply1.out"; die "apply fai
 grep -h "done in" "$TMP/apply1.out" | sed 's/^/first apply: /'
 [ "$(foreign_state)" = "$(cat "$TMP/foreign.before")" ] && pass "foreign state survived apply" \
   || { diff "$TMP/foreign.before" <(foreign_state); fail "foreign state changed by apply"; }
+
+# IPv6: every address ec2-netcfg added is deprecated (a source only where nothing else
+# is); the one DHCPv6 leased stays as its lease says, preferred.
+v6_flags_ok=1
+while read -r ifname _ _ _ _ v6s _; do
+  [ "$v6s" = - ] && continue
+  for a in ${v6s//,/ }; do
+    line=$(ip -n "$INST" -6 -o addr show dev "$ifname" | grep -F " $a/128 " || true)
+    if [ "$a" = "$DHCP6" ]; then
+      case "$line" in *deprecated*|"") v6_flags_ok=0; echo "DHCPv6's $a on $ifname: ${line:-missing}" ;; esac
+    else
+      case "$line" in *deprecated*) ;; *) v6_flags_ok=0; echo "$a on $ifname not deprecated: ${line:-missing}" ;; esac
+    fi
+  done
+done < "$TMP/enis"
+[ $v6_flags_ok = 1 ] && pass "IPv6: ec2-netcfg's addresses deprecated, DHCPv6's lease left preferred" \
+  || fail "IPv6 addresses: preferred/deprecated not as DHCPv6 and ec2-netcfg each left them"
 
 # --- where packets leave ---
 check_routes() {

@@ -53,6 +53,22 @@ TEST_CASE("every address gets a source rule, primary included by default") {
   CHECK(off.interfaces.at(0).rules.empty());
 }
 
+TEST_CASE("IPv6 addresses: none is taken to be DHCPv6's by list order; each is added deprecated (issue 26, item 7)") {
+  // IMDS does not promise that the first line of ipv6s is the address DHCPv6 hands out.
+  auto plan = plan_for("dual-stack-prefixes");
+  auto& ip = plan.interfaces.at(0);
+  size_t v6 = 0;
+  for (auto& a : ip.addresses) {
+    if (a.prefix.addr.is_v4()) continue;
+    ++v6;
+    CHECK(a.prefix.len == 128);
+    CHECK_FALSE(a.from_dhcp);
+    CHECK(a.deprecated);
+  }
+  CHECK(v6 == 2);
+  CHECK(ip.dhcp6);
+}
+
 TEST_CASE("routes: subnet on-link and default via the subnet's first host") {
   auto plan = plan_for("two-enis-two-subnets");
   auto& ens6 = plan.interfaces.at(1);
