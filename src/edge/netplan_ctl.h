@@ -11,9 +11,11 @@
 
 namespace ec2nc {
 
-/// netplan's generator, as the `netplan` command finds it: $NETPLAN_GENERATE_PATH, else
-/// /lib/netplan/generate, /usr/lib/netplan/generate, /usr/libexec/netplan/generate
-/// (Debian keeps it there, with the /lib path a link). "" when netplan is not installed.
+/// netplan's generator where netplan installs it: /lib/netplan/generate,
+/// /usr/lib/netplan/generate, /usr/libexec/netplan/generate (Debian keeps it there, with
+/// the /lib path a link). "" when netplan is not installed. $NETPLAN_GENERATE_PATH,
+/// netplan's own test hook, is not followed: the environment of a run as root must not
+/// name the programs it runs.
 std::string netplan_generator();
 
 /// One netplan YAML file in effect.

@@ -19,6 +19,33 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr size_t kMaxOutput = 64 * 1024;
 
+/// Where programs named without a '/' are found, whatever PATH says: ec2-netcfg runs as
+/// root (at boot, from udev, from a timer) and only ever runs the system's systemctl,
+/// networkctl and netplan; an environment must not be able to name others.
+constexpr const char* kProgramPath = "/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// `name` looked up on kProgramPath; "" when no directory has it executable.
+std::string find_program(const std::string& name) {
+  std::string dirs = kProgramPath;
+  for (size_t start = 0; start <= dirs.size();) {
+    size_t end = dirs.find(':', start);
+    if (end == std::string::npos) end = dirs.size();
+    const std::string p = dirs.substr(start, end - start) + "/" + name;
+    if (::access(p.c_str(), X_OK) == 0) return p;
+    start = end + 1;
+  }
+  return "";
+}
+
+/// The child's environment: ec2-netcfg's, with PATH set to kProgramPath.
+std::vector<std::string> child_environment() {
+  std::vector<std::string> env;
+  for (char** e = environ; e && *e; ++e)
+    if (std::strncmp(*e, "PATH=", 5) != 0) env.emplace_back(*e);
+  env.push_back(std::string("PATH=") + kProgramPath);
+  return env;
+}
+
 std::string text_of(const std::vector<std::string>& argv) {
   std::string t;
   for (auto& a : argv) t += (t.empty() ? "" : " ") + a;
@@ -34,9 +61,19 @@ ProgramResult run_program(const std::vector<std::string>& argv, Clock::time_poin
     r.detail = "no program to run";
     return r;
   }
+  const std::string program = argv[0].find('/') == std::string::npos ? find_program(argv[0]) : argv[0];
+  if (program.empty()) {
+    r.detail = text + ": " + argv[0] + " not found in " + kProgramPath;
+    return r;
+  }
   std::vector<char*> args;
-  for (auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(const_cast<char*>(program.c_str()));
+  for (size_t i = 1; i < argv.size(); ++i) args.push_back(const_cast<char*>(argv[i].c_str()));
   args.push_back(nullptr);
+  const std::vector<std::string> env_strings = child_environment();
+  std::vector<char*> envp;
+  for (auto& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+  envp.push_back(nullptr);
 
   int pipefd[2] = {-1, -1};
   if (capture && ::pipe2(pipefd, O_CLOEXEC) != 0) {
@@ -56,9 +93,7 @@ ProgramResult run_program(const std::vector<std::string>& argv, Clock::time_poin
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
   }
   pid_t pid;
-  int rc = argv[0].find('/') == std::string::npos
-               ? posix_spawnp(&pid, args[0], &fa, nullptr, args.data(), environ)
-               : posix_spawn(&pid, args[0], &fa, nullptr, args.data(), environ);
+  int rc = posix_spawn(&pid, args[0], &fa, nullptr, args.data(), envp.data());
   posix_spawn_file_actions_destroy(&fa);
   if (capture) ::close(pipefd[1]);
   if (rc != 0) {

@@ -93,8 +93,8 @@ start_networkd() {
 }
 
 # use_systemctl_shim: make networkd's namespace look booted by systemd (/run/systemd/system)
-# and put a `systemctl` first on the PATH of `ndsys` that answers for this hand-started
-# networkd what systemd answers for systemd-networkd.service: `show -p ActiveState -p
+# and put a `systemctl` in place of the system's (a bind mount in networkd's mount
+# namespace) that answers for this hand-started networkd what systemd answers for systemd-networkd.service: `show -p ActiveState -p
 # ExecMainStartTimestampMonotonic` (what ec2-netcfg asks before `networkctl reload`), and,
 # for the tests' own use as an administrator, `is-active` and `try-restart` (by its
 # RestartKillSignal, SIGUSR2, then a new networkd in the same namespaces). Every call is
@@ -135,6 +135,11 @@ esac
 SHIM
   chmod +x "$ND_DIR/bin/systemctl"
   nd mkdir -p /run/systemd/system
+  # ec2-netcfg runs programs from the system's directories only (never from $PATH): the
+  # shim takes systemctl's place there, in networkd's mount namespace only.
+  local real
+  real=$(readlink -f "$(command -v systemctl)") || die "systemctl not found"
+  nd mount --bind "$ND_DIR/bin/systemctl" "$real" || die "cannot bind the systemctl shim over $real"
 }
 
 # no_restart LABEL: ec2-netcfg asked systemd to (re)start nothing (the shim's log).
@@ -146,8 +151,8 @@ no_restart() {
   fi
 }
 
-# ndsys CMD...: nd with the systemctl shim first on PATH.
-ndsys() { nd env PATH="$ND_DIR/bin:$PATH" "$@"; }
+# ndsys CMD...: nd, where systemctl is the shim (use_systemctl_shim).
+ndsys() { nd "$@"; }
 
 # stop_networkd: networkd, dbus and the holder, in that order (they outlive the holder).
 stop_networkd() {
