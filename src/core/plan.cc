@@ -119,7 +119,7 @@ void plan_eni(const Config& cfg, const EniMetadata& md, bool ipv6_off, Interface
 bool HostLink::can_be_eni() const {
   static const char* const kAggregates[] = {"bridge", "bond", "team", "vlan", "macvlan", "macvtap", "ipvlan",
                                             "vxlan", "dummy", "vrf", "tun", "tap"};
-  if (loopback || type != 1 || mac.never_assigned()) return false;
+  if (loopback || type != 1 || mac.never_assigned() || random_veth) return false;
   for (const char* k : kAggregates)
     if (kind == k) return false;
   return true;

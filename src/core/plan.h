@@ -25,14 +25,18 @@ struct HostLink {
   bool loopback = false; ///< IFF_LOOPBACK.
   bool opt_out = false;  ///< EC2_NETCFG_IGNORE=1 in the udev database: leave it alone.
   bool ipv6_off = false; ///< IPv6 turned off on the link (disable_ipv6=1, or no IPv6 in the kernel).
+  /// A veth whose MAC the kernel made up at random (sysfs addr_assign_type 1): a container
+  /// runtime's end of a pair (Docker, CNI), whose MAC no ENI can have.
+  bool random_veth = false;
   bool operator==(const HostLink& o) const {
     return ifindex == o.ifindex && name == o.name && mac == o.mac && up == o.up && group == o.group &&
            kind == o.kind && type == o.type && loopback == o.loopback && opt_out == o.opt_out &&
-           ipv6_off == o.ipv6_off;
+           ipv6_off == o.ipv6_off && random_veth == o.random_veth;
   }
   /// Whether this link can be an ENI at all: an Ethernet device with a unicast MAC that
   /// is not loopback and not a software aggregate (bridge, bond, VLAN, macvlan...) that
-  /// merely carries an ENI's MAC. No other link is ever matched to IMDS, so none is touched.
+  /// merely carries an ENI's MAC, and not a container's veth with a random MAC. No other
+  /// link is ever matched to IMDS, so none is touched.
   bool can_be_eni() const;
 };
 

@@ -1,5 +1,5 @@
-// What the host says about a link beyond rtnetlink: udev's opt-out property and whether
-// IPv6 is off on it (sysfs-free: /run/udev/data and /proc/sys).
+// What the host says about a link beyond rtnetlink: udev's opt-out property, whether
+// IPv6 is off on it (/run/udev/data and /proc/sys), and a veth's random MAC (sysfs).
 #pragma once
 
 #include <string>
@@ -16,7 +16,12 @@ bool udev_opt_out(int ifindex);
 /// without IPv6 (ipv6.disable=1: no /proc/sys/net/ipv6 at all).
 bool ipv6_off(const std::string& ifname);
 
-/// Sets HostLink::opt_out and HostLink::ipv6_off of every link.
+/// True for a veth whose MAC the kernel chose at random (sysfs addr_assign_type 1), as
+/// container runtimes leave their host end: never an ENI. False when sysfs is not this
+/// network namespace's (its entry for the name has another ifindex) or cannot be read.
+bool random_veth(const HostLink& l);
+
+/// Sets HostLink::opt_out, ipv6_off and random_veth of every link.
 void annotate_links(std::vector<HostLink>& links);
 
 }  // namespace ec2nc

@@ -101,7 +101,17 @@ monitor_stop() {
 }
 
 # --- boot: ens5 and ens6 configured by a first apply ---
+# A container runtime's veth pair is there too (random MACs, as Docker and CNI leave
+# them): not an ENI, so its MACs are never asked of IMDS, not even as early listings.
+ip -n "$INST" link add vethc0 type veth peer name vethc1
+VETH_MACS=$(ip -n "$INST" -o link show type veth | grep -o 'vethc[01]@[^ ]* .*link/ether [0-9a-f:]*' | awk '{print $NF}')
 expect_status 0 "first apply (ens5, ens6)" ncn apply
+asked=""
+for m in $VETH_MACS; do grep -q "$m" "$TMP/imds.log" && asked="$asked $m"; done
+[ -n "$VETH_MACS" ] || fail "the container veths' MACs could not be read"
+[ -z "$asked" ] && pass "a container's veths (random MACs) are not ENI candidates: IMDS never asked about them" \
+  || fail "IMDS was asked about container veths:$asked"
+ip -n "$INST" link del vethc0
 expect_route 10.0.0.35 1.1.1.1 ens5
 expect_route 10.0.1.21 1.1.1.1 ens6
 eni_state ens5 10000 > "$TMP/ens5.before"
