@@ -74,7 +74,8 @@ struct HandOff {
 int restore_after_reconfigure(Context& ctx, const InstanceMetadata& md, RunState* state,
                               const std::set<std::string>& reloaded, Clock::time_point reloaded_at) {
   HostState host;
-  int rc = read_host(ctx, &host);
+  const std::set<uint32_t> tables = tables_to_read(ctx.cfg, md, *state);
+  int rc = read_host(ctx, &host, &tables);
   if (rc) return rc;
   std::map<int, std::string> by_index;
   for (auto& l : host.links)
@@ -85,7 +86,7 @@ int restore_after_reconfigure(Context& ctx, const InstanceMetadata& md, RunState
     ctx.log.warn(by_index[i] + ": systemd-networkd has not finished reconfiguring it; ec2-netcfg's configuration is "
                  "checked now and again at the next run");
   host = HostState{};
-  if ((rc = read_host(ctx, &host))) return rc;
+  if ((rc = read_host(ctx, &host, &tables))) return rc;
   Plan plan = make_plan(ctx.cfg, md, host.links);
   ReconcileScope scope;
   scope.only.assign(reloaded.begin(), reloaded.end());
@@ -156,8 +157,9 @@ int cmd_apply(Context& ctx, bool change_things) {
     host = HostState{};
     if (ctx.offline()) {
       if ((rc = read_links(ctx, &host.links))) return rc;
-    } else if ((rc = read_host(ctx, &host))) {
-      return rc;
+    } else {
+      const std::set<uint32_t> tables = tables_to_read(ctx.cfg, md, state);
+      if ((rc = read_host(ctx, &host, &tables))) return rc;
     }
     if (!ctx.offline()) mark_lost_ipv4(md, host, state);
     plan = make_plan(ctx.cfg, md, host.links);

@@ -97,7 +97,8 @@ int cmd_check(Context& ctx) {
   InstanceMetadata md;
   if ((rc = read_metadata_retrying(ctx, false, &md))) return rc;
   HostState host;
-  if ((rc = read_host(ctx, &host))) return rc;
+  const std::set<uint32_t> tables = tables_to_read(ctx.cfg, md, RunState{});
+  if ((rc = read_host(ctx, &host, &tables))) return rc;
   for (const char* s : {"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"}) host.sysctls[s] = read_sysctl(s);
   if (!ctx.offline()) ctx.log.info(std::string("backend ") + ctx.backend->name() + ": " + ctx.backend_reason);
   Plan plan = make_plan(ctx.cfg, md, host.links);

@@ -165,16 +165,29 @@ int read_links(Context& ctx, std::vector<HostLink>* links) {
   return kExitOk;
 }
 
-int read_host(Context& ctx, HostState* host) {
+std::set<uint32_t> tables_to_read(const Config& cfg, const InstanceMetadata& md, const RunState& state) {
+  std::set<uint32_t> t{254};
+  for (auto& [mac, eni] : md.enis)
+    if (eni.device_number >= 0) t.insert(table_for(cfg.table_base, eni.network_card, eni.device_number));
+  for (auto& rec : state.interfaces)
+    if (rec.table != 0) t.insert(rec.table);
+  return t;
+}
+
+int read_host(Context& ctx, HostState* host, const std::set<uint32_t>* tables) {
   int rc = open_rtnl(ctx);
   if (rc) return rc;
   std::string error;
   HostState h;
-  if (!ctx.rtnl.dump_all(&h, &error)) {
+  if (!ctx.rtnl.dump_all(&h, &error, tables)) {
     ctx.log.error("netlink: reading host state: " + error);
     return kExitRetry;
   }
   annotate_links(h.links);
+  ctx.log.debug("host: " + std::to_string(h.links.size()) + " link(s), " + std::to_string(h.addresses.size()) +
+                " address(es), " + std::to_string(h.routes.size()) + " route(s) " +
+                (tables ? "of " + std::to_string(tables->size()) + " table(s)" : "of every table") + ", " +
+                std::to_string(h.rules.size()) + " rule(s)");
   *host = std::move(h);
   return kExitOk;
 }
@@ -269,7 +282,7 @@ void prepare_imds_path(Context& ctx, const std::vector<HostLink>& run_links, boo
   if (!via_eni || !may_change) return;
   HostState h;
   h.links = links;
-  if (!ctx.rtnl.dump_routes(ip->family, &h.routes, &error)) return;
+  if (!ctx.rtnl.dump_routes(ip->family, 254, &h.routes, &error)) return;
   // A route of ours left by a run that was killed: take it away first.
   for (auto& r : h.routes) {
     if (r.table == 254 && r.protocol == kOwnProto && r.dst == IpPrefix::host(*ip)) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -14,6 +15,7 @@
 #include "core/config.h"
 #include "core/metadata.h"
 #include "core/netlink.h"
+#include "core/run_state.h"
 #include "edge/out.h"
 #include "edge/rtnl.h"
 
@@ -61,8 +63,13 @@ int open_source(Context& ctx);
 int open_rtnl(Context& ctx);
 /// The host's links over netlink, annotated (udev opt-out, IPv6 off).
 int read_links(Context& ctx, std::vector<HostLink>* links);
-/// Everything on the host in one set of dumps (links annotated).
-int read_host(Context& ctx, HostState* host);
+/// Everything on the host in one set of dumps (links annotated); with `tables`, the
+/// routes of those tables only (tables_to_read).
+int read_host(Context& ctx, HostState* host, const std::set<uint32_t>* tables = nullptr);
+/// The routing tables a run reads routes of: main, every ENI's table IMDS gives (by its
+/// card and device number), and every recorded interface's. No other table is ever
+/// ec2-netcfg's, so none other is dumped (a BGP or Kubernetes host's may be large).
+std::set<uint32_t> tables_to_read(const Config& cfg, const InstanceMetadata& md, const RunState& state);
 /// Resolves IFACE arguments to host links' MACs. Unknown names: exit 2.
 int resolve_ifaces(Context& ctx, const std::vector<HostLink>& links, std::vector<MacAddr>* macs);
 /// Waits (within the deadline) until the kernel has a route to the IMDS endpoint: at

@@ -296,7 +296,7 @@ bool encode_batch(const Change* const* changes, size_t n, uint32_t first_seq, Nl
   return true;
 }
 
-NlMessage encode_dump(uint16_t type, uint8_t family, uint32_t seq) {
+NlMessage encode_dump(uint16_t type, uint8_t family, uint32_t seq, uint32_t table) {
   std::vector<uint8_t> buf;
   const uint16_t flags = NLM_F_REQUEST | NLM_F_DUMP;
   nlmsghdr* nlh = nullptr;
@@ -318,6 +318,7 @@ NlMessage encode_dump(uint16_t type, uint8_t family, uint32_t seq) {
       auto [n, rtm] = start<rtmsg>(buf, type, flags, seq);
       rtm->rtm_family = family;
       rtm->rtm_table = RT_TABLE_UNSPEC;
+      if (table != 0) mnl_attr_put_u32(n, RTA_TABLE, table);
       nlh = n;
       break;
     }

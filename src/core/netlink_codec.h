@@ -52,9 +52,11 @@ bool encode_change(const Change& c, uint32_t seq, NlMessage* out);
 /// (and `out` empty) when one of them is not netlink.
 bool encode_batch(const Change* const* changes, size_t n, uint32_t first_seq, NlMessage* out);
 
-/// A dump request (NLM_F_DUMP): RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE (all tables)
-/// or RTM_GETRULE, for `family` (AF_UNSPEC, AF_INET or AF_INET6).
-NlMessage encode_dump(uint16_t type, uint8_t family, uint32_t seq);
+/// A dump request (NLM_F_DUMP): RTM_GETLINK, RTM_GETADDR, RTM_GETROUTE or RTM_GETRULE,
+/// for `family` (AF_UNSPEC, AF_INET or AF_INET6). A route dump with `table` != 0 asks for
+/// that table only (RTA_TABLE: the kernel filters where the socket has
+/// NETLINK_GET_STRICT_CHK, Linux 4.20 and later; else every table comes).
+NlMessage encode_dump(uint16_t type, uint8_t family, uint32_t seq, uint32_t table = 0);
 
 /// RTM_GETROUTE as `ip route get DST [from SRC] [iif IIF]` asks it (no `src`: the kernel
 /// picks one; iif 0: locally sent).

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,10 +33,13 @@ class Rtnl {
   void set_deadline(std::chrono::steady_clock::time_point deadline) { deadline_ = deadline; }
   /// RTM_GETLINK dump.
   bool dump_links(std::vector<HostLink>* out, std::string* error);
-  /// RTM_GETROUTE dump of one family, all tables.
-  bool dump_routes(Family family, std::vector<ObservedRoute>* out, std::string* error);
-  /// Links, addresses, routes (all tables) and rules of both families.
-  bool dump_all(HostState* out, std::string* error);
+  /// The routes of one family in one table (see dump_all on how the table is chosen).
+  bool dump_routes(Family family, uint32_t table, std::vector<ObservedRoute>* out, std::string* error);
+  /// Links, addresses, routes and rules of both families. With `tables`, routes of those
+  /// tables only: one dump per table where the kernel filters by table (Linux 4.20 and
+  /// later), else one of every table with the others dropped here. A host with a large
+  /// table of its own (BGP, many containers' routes) then costs nothing per run.
+  bool dump_all(HostState* out, std::string* error, const std::set<uint32_t>* tables = nullptr);
   /// Carries out one change with NLM_F_ACK (a sysctl by writing /proc/sys). EEXIST on
   /// add and ENOENT/ESRCH/EADDRNOTAVAIL on delete mean it already held. On failure
   /// `error` gives the kernel's reason (with the extended ack message).
@@ -59,6 +63,11 @@ class Rtnl {
   size_t batch_limit() const { return batch_limit_; }
 
  private:
+  /// NETLINK_GET_STRICT_CHK on or off; false where the kernel lacks it (before 4.20).
+  bool strict_check(bool on);
+  /// The routes of `tables` in `families` (AF_INET, AF_INET6), into st->routes.
+  bool dump_routes_of(const std::vector<uint8_t>& families, const std::set<uint32_t>& tables, HostState* st,
+                      std::string* error);
   struct mnl_socket* sock_ = nullptr;
   unsigned seq_ = 0;
   unsigned messages_ = 0;
