@@ -244,7 +244,8 @@ YamlParse parse_yaml(const std::string& text) {
 }
 
 bool yaml_bool(const YamlNode& n, bool* value) {
-  if (n.kind != YamlNode::Kind::Scalar || n.quoted) return false;
+  // netplan's handle_generic_bool compares the text whatever the scalar's style or tag.
+  if (n.kind != YamlNode::Kind::Scalar) return false;
   std::string v;
   for (char c : n.scalar) v += char(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   if (v == "true" || v == "yes" || v == "on" || v == "y") {

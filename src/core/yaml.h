@@ -31,7 +31,9 @@ struct YamlNode {
   enum class Kind { Null, Scalar, Map, Seq };
   Kind kind = Kind::Null;
   std::string scalar;   ///< Scalar and Null: the value, quotes and escapes resolved ("~" stays "~").
-  bool quoted = false;  ///< Scalar: it was quoted, a block scalar or tagged !!str (so never Null).
+  /// Scalar: it was quoted, a block scalar or tagged !!str, so never Null (netplan reads
+  /// a boolean's text whatever its style: yaml_bool does too).
+  bool quoted = false;
   /// Map: entries in document order (a repeated key keeps both; get() finds the last).
   std::vector<std::pair<std::string, std::shared_ptr<const YamlNode>>> map;
   std::vector<std::shared_ptr<const YamlNode>> seq;  ///< Seq: items.
@@ -53,8 +55,8 @@ struct YamlParse {
 /// Parses the first document of `text` (UTF-8, or UTF-16 with a byte-order mark).
 YamlParse parse_yaml(const std::string& text);
 
-/// A YAML 1.1 boolean as netplan reads one (true/false, yes/no, on/off, y/n, any case) from
-/// an unquoted scalar. False when `n` is not one; then *value is untouched.
+/// A boolean as netplan reads one: the scalar's text, quoted or not, is true/false, yes/no,
+/// on/off or y/n in any case. False when `n` is not one; then *value is untouched.
 bool yaml_bool(const YamlNode& n, bool* value);
 
 /// `s` as a YAML double-quoted scalar that reads back as `s` when `s` is UTF-8 (escapes

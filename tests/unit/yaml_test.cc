@@ -309,6 +309,22 @@ TEST_CASE("yaml: arbitrary bytes never crash the reader") {
     }
 }
 
+TEST_CASE("yaml_bool: the text, quoted or not, as netplan") {
+  // netplan generate on `dhcp4: "true"`, `dhcp4: !!str true` and `dhcp4: 'Off'`: a
+  // boolean each; `dhcp4: |` true is "true\n", "invalid boolean value".
+  auto root = parse_ok("a: \"true\"\nb: !!str yes\nc: 'Off'\nd: Y\ne: |\n  true\nf: [true]\ng: ~\nh: 1\n");
+  bool b = false;
+  CHECK((yaml_bool(*at(root, "a"), &b) && b));
+  CHECK((yaml_bool(*at(root, "b"), &b) && b));
+  CHECK((yaml_bool(*at(root, "c"), &b) && !b));
+  CHECK((yaml_bool(*at(root, "d"), &b) && b));
+  b = false;
+  for (const char* key : {"e", "f", "g", "h"}) {
+    CHECK_FALSE(yaml_bool(*at(root, key), &b));
+    CHECK_FALSE(b);
+  }
+}
+
 TEST_CASE("yaml_quote") {
   CHECK(yaml_quote("ens5") == "\"ens5\"");
   CHECK(yaml_quote("a\"b\\c\nd\x01") == "\"a\\\"b\\\\c\\nd\\x01\"");
