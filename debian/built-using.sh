@@ -6,8 +6,8 @@
 # BUILDDIR/ec2-netcfg.map is the GNU ld map of the executable (CMake option EC2NC_LINK_MAP). Its "Archive
 # member included" section names each archive member the link actually used, whatever
 # form the build asked for it in (a path, -l:libfoo.a, -Wl,-Bstatic -lfoo, pkg-config
-# --static), so whatever is linked statically (libinih today; libcurl, libmnl and their
-# own static dependencies with EC2NC_STATIC_DEPS) is listed without a change here.
+# --static), so whatever is linked statically (libinih and libyaml today; libcurl, libmnl
+# and their own static dependencies with EC2NC_STATIC_DEPS) is listed without a change here.
 #
 # A library built in the build tree from a Debian source package (an archive under
 # BUILDDIR) is listed by the build that makes it: one "SOURCE (= VERSION)" line in

@@ -120,8 +120,9 @@ bool Stage::fill(const std::vector<NetplanYamlFile>& files, const std::map<std::
   return sync_files(stage_dir + "/run/netplan", own, all, 0600, false, nullptr, error);
 }
 
-/// What the small reader does not read, netplan's own parser does: `netplan get` on a copy
-/// of the configuration without ec2-netcfg's files.
+/// What the reader refuses beyond libyaml's own errors (its bounds on nesting and aliases,
+/// which netplan does not have), netplan's own reading does: `netplan get` on a copy of
+/// the configuration without ec2-netcfg's files.
 int read_via_netplan_get(Context& ctx, NetplanRead* r) {
   ctx.log.debug("netplan: " + r->unreadable + ": asking `netplan get` instead");
   Stage st;

@@ -1,9 +1,10 @@
 #include "core/yaml.h"
 
-#include <algorithm>
+#include <yaml.h>
+
 #include <cstdio>
+#include <cstring>
 #include <map>
-#include <stdexcept>
 
 namespace ec2nc {
 
@@ -11,513 +12,216 @@ namespace {
 
 using NodeP = std::shared_ptr<YamlNode>;
 
-struct ParseError : std::runtime_error {
-  using std::runtime_error::runtime_error;
-};
-
-// Nesting beyond this is an error, not a deep recursion (the input is not trusted).
-constexpr int kMaxDepth = 64;
-
-bool is_space(char c) { return c == ' ' || c == '\t'; }
-bool is_break(char c) { return c == '\n' || c == '\0'; }
-bool is_blank_or_break(char c) { return is_space(c) || is_break(c); }
-bool is_flow_indicator(char c) { return c == ',' || c == '[' || c == ']' || c == '{' || c == '}'; }
-
-// UTF-8 for one code point (escapes in double-quoted scalars).
-void append_utf8(std::string& out, unsigned long cp) {
-  if (cp < 0x80) {
-    out += char(cp);
-  } else if (cp < 0x800) {
-    out += char(0xC0 | (cp >> 6));
-    out += char(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += char(0xE0 | (cp >> 12));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  } else {
-    out += char(0xF0 | (cp >> 18));
-    out += char(0x80 | ((cp >> 12) & 0x3F));
-    out += char(0x80 | ((cp >> 6) & 0x3F));
-    out += char(0x80 | (cp & 0x3F));
-  }
+// "line L, column C" of a 0-based libyaml mark.
+std::string where(size_t line, size_t column) {
+  return "line " + std::to_string(line + 1) + ", column " + std::to_string(column + 1);
 }
 
-class Reader {
- public:
-  explicit Reader(const std::string& text) : s_(text) {}
+bool is_utf8_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
 
-  std::shared_ptr<const YamlNode> document() {
-    skip_directives();
-    NodeP root;
-    if (at_document_marker("---")) {
-      i_ += 3;
-      root = value_here(-1, false, 0);
-    } else {
-      root = block_node(-1, false, 0);
+// The UTF-8 character at s[i] as libyaml's reader accepts one (shortest form, no
+// surrogate, at most U+10FFFF): its length, and its code point in *cp; 0 when the bytes
+// there are not one.
+size_t utf8_char(const std::string& s, size_t i, unsigned long* cp) {
+  const unsigned char c = s[i];
+  const size_t n = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+  if (n == 0 || i + n > s.size()) return 0;
+  unsigned long v = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
+  for (size_t k = 1; k < n; ++k) {
+    if (!is_utf8_continuation(s[i + k])) return 0;
+    v = (v << 6) | (s[i + k] & 0x3F);
+  }
+  const unsigned long least[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (v < least[n] || (v >= 0xD800 && v <= 0xDFFF) || v > 0x10FFFF) return 0;
+  *cp = v;
+  return n;
+}
+
+// The byte where libyaml's character `index` starts (its marks count characters; a
+// byte-order mark is not one), or text.size().
+size_t byte_of_char(const std::string& text, size_t index) {
+  size_t i = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
+  for (; i < text.size(); ++i) {
+    if (is_utf8_continuation(text[i])) continue;
+    if (index-- == 0) return i;
+  }
+  return text.size();
+}
+
+// libyaml's error, as "line L, column C: problem (context at line L, column C)".
+std::string libyaml_error(const yaml_parser_t& p, const std::string& text) {
+  const std::string problem = p.problem ? p.problem : "cannot parse the YAML";
+  if (p.error == YAML_MEMORY_ERROR) return "line 1, column 1: out of memory";
+  if (p.error == YAML_READER_ERROR) {
+    // The reader reports where in the bytes, not a mark.
+    size_t line = 0, column = 0;
+    for (size_t i = 0; i < p.problem_offset && i < text.size(); ++i) {
+      if (text[i] == '\n') {
+        ++line;
+        column = 0;
+      } else if (!is_utf8_continuation(text[i])) {
+        ++column;
+      }
     }
-    // Whatever follows must be the end of this document (a next one is ignored).
-    if (skip_to_content()) fail("unexpected content after the document");
-    return root;
+    std::string out = where(line, column) + ": " + problem;
+    if (p.problem_value != -1) {
+      char value[16];
+      std::snprintf(value, sizeof value, " (#x%X)", unsigned(p.problem_value));
+      out += value;
+    }
+    return out;
+  }
+  std::string out = where(p.problem_mark.line, p.problem_mark.column) + ": " + problem;
+  const size_t at = byte_of_char(text, p.problem_mark.index);
+  if (at < text.size() && text[at] == '\t') out += " (a tab: YAML indents with spaces only)";
+  if (p.context) out += " (" + std::string(p.context) + " at " + where(p.context_mark.line, p.context_mark.column) + ")";
+  return out;
+}
+
+std::string text_of(const yaml_char_t* s) { return s ? reinterpret_cast<const char*>(s) : ""; }
+
+// Builds the tree of the first document from libyaml's events, iteratively: an open
+// collection is a frame on a stack, never a frame of the C++ stack.
+class Builder {
+ public:
+  explicit Builder(const std::string& text) : text_(text) {}
+
+  YamlParse run(yaml_parser_t* parser) {
+    while (true) {
+      yaml_event_t e;
+      if (!yaml_parser_parse(parser, &e)) return YamlParse{nullptr, libyaml_error(*parser, text_)};
+      const bool ok = event(e);
+      // What follows the first document is not read, as netplan (yaml_parser_load once).
+      const bool done = e.type == YAML_DOCUMENT_END_EVENT || e.type == YAML_STREAM_END_EVENT;
+      yaml_event_delete(&e);
+      if (!ok) return YamlParse{nullptr, error_};
+      if (done) return YamlParse{root_, ""};
+    }
   }
 
  private:
-  const std::string& s_;
-  size_t i_ = 0;
-  int line_ = 1;
-  size_t line_start_ = 0;
-  std::map<std::string, std::shared_ptr<const YamlNode>> anchors_;
+  // An open collection.
+  struct Frame {
+    NodeP node;
+    yaml_mark_t start;
+    std::string anchor;   // registered when the collection is complete
+    size_t weight = 1;    // its nodes, each alias counted as a copy of its node
+    bool has_key = false;  // Map: `key` waits for its value
+    std::string key;
+  };
+  struct Anchor {
+    NodeP node;
+    size_t weight;
+  };
 
-  [[noreturn]] void fail(const std::string& what) const {
-    throw ParseError("line " + std::to_string(line_) + ": " + what);
+  const std::string& text_;
+  std::vector<Frame> open_;
+  std::map<std::string, Anchor> anchors_;
+  size_t alias_nodes_ = 0;
+  NodeP root_;
+  std::string error_;
+
+  bool fail(const yaml_mark_t& m, const std::string& what) {
+    error_ = where(m.line, m.column) + ": " + what;
+    return false;
   }
 
-  char peek(size_t k = 0) const { return i_ + k < s_.size() ? s_[i_ + k] : '\0'; }
-  bool eof() const { return i_ >= s_.size(); }
-  int col() const { return int(i_ - line_start_); }
-  void bump() {
-    if (s_[i_] == '\n') {
-      ++line_;
-      line_start_ = i_ + 1;
-    }
-    ++i_;
-  }
-
-  NodeP make(YamlNode::Kind k) const {
+  static NodeP make(YamlNode::Kind kind, const yaml_mark_t& m) {
     auto n = std::make_shared<YamlNode>();
-    n->kind = k;
-    n->line = line_;
+    n->kind = kind;
+    n->line = int(m.line + 1);
     return n;
   }
 
-  void skip_spaces() {
-    while (is_space(peek())) bump();
-  }
-
-  // A '#' starts a comment at the start of a line or after white space.
-  bool at_comment() const { return peek() == '#' && (i_ == line_start_ || is_space(s_[i_ - 1])); }
-
-  bool at_line_end() const { return is_break(peek()) || at_comment(); }
-
-  void skip_line_rest() {
-    while (!eof() && peek() != '\n') bump();
-    if (!eof()) bump();
-  }
-
-  bool at_document_marker(const char* m) const {
-    return col() == 0 && s_.compare(i_, 3, m) == 0 && is_blank_or_break(peek(3));
-  }
-
-  // "%YAML" and "%TAG" lines before the document.
-  void skip_directives() {
-    while (skip_to_content() && peek() == '%' && col() == 0) skip_line_rest();
-  }
-
-  // Skips blank lines, comments and indentation up to the next content character.
-  // False at the end of the text or of the document ("---" or "..." at column 0).
-  bool skip_to_content() {
-    while (!eof()) {
-      char c = peek();
-      if (c == ' ') {
-        bump();
-      } else if (c == '\t') {
-        // A tab may separate tokens, never indent one.
-        size_t j = i_;
-        while (j < s_.size() && is_space(s_[j])) ++j;
-        const bool content_follows = j < s_.size() && s_[j] != '\n' && s_[j] != '#';
-        if (content_follows && all_spaces_before()) fail("tab character in indentation");
-        bump();
-      } else if (c == '\n') {
-        bump();
-      } else if (at_comment()) {
-        skip_line_rest();
-      } else {
-        if (at_document_marker("---") || at_document_marker("...")) return false;
+  bool event(const yaml_event_t& e) {
+    const yaml_mark_t& m = e.start_mark;
+    switch (e.type) {
+      case YAML_SCALAR_EVENT: {
+        NodeP n = make(YamlNode::Kind::Scalar, m);
+        n->scalar.assign(reinterpret_cast<const char*>(e.data.scalar.value), e.data.scalar.length);
+        n->quoted = e.data.scalar.style != YAML_PLAIN_SCALAR_STYLE || text_of(e.data.scalar.tag) == YAML_STR_TAG;
+        const std::string& v = n->scalar;
+        if (!n->quoted && (v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL"))
+          n->kind = YamlNode::Kind::Null;
+        const std::string anchor = text_of(e.data.scalar.anchor);
+        if (!anchor.empty()) {
+          if (!anchor_unused(anchor, m)) return false;
+          anchors_[anchor] = Anchor{n, 1};
+        }
+        return add(n, 1, m);
+      }
+      case YAML_SEQUENCE_START_EVENT:
+      case YAML_MAPPING_START_EVENT: {
+        if (open_.size() >= size_t(kYamlMaxDepth))
+          return fail(m, "collections nested deeper than " + std::to_string(kYamlMaxDepth) + " levels");
+        const bool seq = e.type == YAML_SEQUENCE_START_EVENT;
+        Frame f;
+        f.node = make(seq ? YamlNode::Kind::Seq : YamlNode::Kind::Map, m);
+        f.start = m;
+        f.anchor = text_of(seq ? e.data.sequence_start.anchor : e.data.mapping_start.anchor);
+        if (!f.anchor.empty() && !anchor_unused(f.anchor, m)) return false;
+        open_.push_back(std::move(f));
         return true;
       }
-    }
-    return false;
-  }
-
-  bool all_spaces_before() const {
-    for (size_t j = line_start_; j < i_; ++j)
-      if (!is_space(s_[j])) return false;
-    return true;
-  }
-
-  bool at_seq_entry() const { return peek() == '-' && is_blank_or_break(peek(1)); }
-
-  // Whether a block mapping key ("key:", "'key':", "\"key\":") starts here, looking only
-  // at this line and consuming nothing.
-  bool at_map_key() const {
-    size_t j = i_;
-    char c = peek();
-    if (c == '"' || c == '\'') {
-      ++j;
-      while (j < s_.size() && s_[j] != '\n') {
-        if (c == '"' && s_[j] == '\\') {
-          j += 2;
-          continue;
+      case YAML_SEQUENCE_END_EVENT:
+      case YAML_MAPPING_END_EVENT: {
+        Frame f = std::move(open_.back());
+        open_.pop_back();
+        if (!f.anchor.empty()) anchors_[f.anchor] = Anchor{f.node, f.weight};
+        return add(f.node, f.weight, f.start);
+      }
+      case YAML_ALIAS_EVENT: {
+        const std::string name = text_of(e.data.alias.anchor);
+        auto it = anchors_.find(name);
+        if (it == anchors_.end()) {
+          for (auto& f : open_)
+            if (f.anchor == name) return fail(m, "alias *" + name + " is inside the node it names");
+          return fail(m, "alias *" + name + " names no anchor before it");
         }
-        if (s_[j] == c) {
-          if (c == '\'' && j + 1 < s_.size() && s_[j + 1] == '\'') {
-            j += 2;
-            continue;
-          }
-          break;
-        }
-        ++j;
+        alias_nodes_ += it->second.weight;
+        if (alias_nodes_ > kYamlMaxAliasNodes)
+          return fail(m, "aliases stand for more than " + std::to_string(kYamlMaxAliasNodes) + " nodes");
+        return add(it->second.node, it->second.weight, m);
       }
-      if (j >= s_.size() || s_[j] != c) return false;
-      ++j;
-      while (j < s_.size() && is_space(s_[j])) ++j;
-      return j < s_.size() && s_[j] == ':' && (j + 1 >= s_.size() || is_blank_or_break(s_[j + 1]));
-    }
-    if (c == '[' || c == '{' || c == '&' || c == '*' || c == '!' || c == '|' || c == '>' || c == '#' || c == '?' ||
-        c == '%' || c == '@' || c == '`' || (c == '-' && is_blank_or_break(peek(1))))
-      return false;
-    for (; j < s_.size() && s_[j] != '\n'; ++j) {
-      if (s_[j] == '#' && j > i_ && is_space(s_[j - 1])) return false;
-      if (s_[j] == ':' && (j + 1 >= s_.size() || is_blank_or_break(s_[j + 1]))) return true;
-    }
-    return false;
-  }
-
-  // A node in block context that starts on a later line: more indented than its owner
-  // (at `owner` for an indentless sequence as a mapping value).
-  NodeP block_node(int owner, bool indentless_ok, int depth) {
-    if (!skip_to_content()) return make(YamlNode::Kind::Null);
-    const int c = col();
-    if (indentless_ok && c == owner && at_seq_entry()) return block_seq(c, depth + 1);
-    if (c <= owner) return make(YamlNode::Kind::Null);
-    std::string anchor;
-    properties(&anchor, nullptr);
-    NodeP n;
-    if (at_line_end()) {
-      n = block_node(owner, indentless_ok, depth + 1);
-    } else if (at_seq_entry()) {
-      n = block_seq(col(), depth + 1);
-    } else if (at_map_key()) {
-      n = block_map(col(), depth + 1);
-    } else {
-      n = inline_node(depth + 1);
-      skip_spaces();
-      if (!at_line_end()) fail("unexpected text after a value");
-      skip_line_rest();
-    }
-    if (!anchor.empty()) anchors_[anchor] = n;
-    return n;
-  }
-
-  // The value after a mapping's ':' or a sequence's '-' (already consumed); `owner` is
-  // the column of the key or of the dash.
-  NodeP value_here(int owner, bool map_value, int depth) {
-    if (depth > kMaxDepth) fail("nesting too deep");
-    skip_spaces();
-    std::string anchor;
-    bool tagged_str = false;
-    properties(&anchor, &tagged_str);
-    NodeP n;
-    if (at_line_end()) {
-      skip_line_rest();
-      n = block_node(owner, map_value, depth + 1);
-    } else if (at_seq_entry()) {
-      if (map_value) fail("a sequence cannot start on the line of its mapping key");
-      n = block_seq(col(), depth + 1);
-    } else if (at_map_key()) {
-      if (map_value) fail("mapping values are not allowed here");
-      n = block_map(col(), depth + 1);
-    } else {
-      n = inline_node(depth + 1);
-      skip_spaces();
-      if (!at_line_end()) {
-        if (peek() == ':') fail("mapping values are not allowed here");
-        fail("unexpected text after a value");
-      }
-      skip_line_rest();
-    }
-    if (tagged_str && n->kind == YamlNode::Kind::Scalar) n->quoted = true;
-    if (!anchor.empty()) anchors_[anchor] = n;
-    return n;
-  }
-
-  // Anchor ("&name") and tag ("!tag", ignored; "!!str" makes a scalar text) before a node.
-  void properties(std::string* anchor, bool* tagged_str) {
-    while (true) {
-      if (peek() == '&') {
-        bump();
-        std::string name = word();
-        if (name.empty()) fail("an anchor without a name");
-        *anchor = name;
-      } else if (peek() == '!') {
-        std::string tag = word();
-        if (tagged_str && tag == "!!str") *tagged_str = true;
-      } else {
-        return;
-      }
-      skip_spaces();
+      case YAML_STREAM_END_EVENT:  // no document at all: empty, or only comments
+        root_ = make(YamlNode::Kind::Null, m);
+        return true;
+      default:  // stream and document start and end
+        return true;
     }
   }
 
-  std::string word() {
-    std::string w;
-    while (!eof() && !is_blank_or_break(peek()) && !is_flow_indicator(peek())) {
-      w += peek();
-      bump();
-    }
-    return w;
-  }
-
-  NodeP block_map(int indent, int depth) {
-    if (depth > kMaxDepth) fail("nesting too deep");
-    NodeP m = make(YamlNode::Kind::Map);
-    while (true) {
-      if (!at_map_key()) {
-        if (peek() == '?') fail("complex mapping keys are not supported");
-        fail("expected a mapping key");
-      }
-      std::string key;
-      if (peek() == '"' || peek() == '\'') {
-        key = quoted(peek() == '"');
-      } else {
-        while (!(peek() == ':' && is_blank_or_break(peek(1)))) {
-          key += peek();
-          bump();
-        }
-        while (!key.empty() && is_space(key.back())) key.pop_back();
-      }
-      skip_spaces();
-      if (peek() != ':') fail("expected ':' after a mapping key");
-      bump();
-      m->map.emplace_back(key, value_here(indent, true, depth + 1));
-      if (!skip_to_content()) break;
-      const int c = col();
-      if (c < indent) break;
-      if (c > indent) fail("unexpected indentation");
-      if (at_seq_entry()) fail("a sequence entry where a mapping key was expected");
-    }
-    return m;
-  }
-
-  NodeP block_seq(int indent, int depth) {
-    if (depth > kMaxDepth) fail("nesting too deep");
-    NodeP s = make(YamlNode::Kind::Seq);
-    while (true) {
-      bump();  // the '-'
-      s->seq.push_back(value_here(indent, false, depth + 1));
-      if (!skip_to_content()) break;
-      const int c = col();
-      if (c < indent) break;
-      if (c == indent && !at_seq_entry()) break;  // the next key of the mapping holding an indentless sequence
-      if (c > indent) fail("unexpected indentation");
-    }
-    return s;
-  }
-
-  // A node that sits on one line in block context (flow collections may span lines).
-  NodeP inline_node(int depth) {
-    if (depth > kMaxDepth) fail("nesting too deep");
-    char c = peek();
-    if (c == '|' || c == '>') fail("block scalars are not supported");
-    if (c == '[' || c == '{') return flow_collection(depth + 1);
-    if (c == '*') return alias();
-    if (c == '"' || c == '\'') {
-      NodeP n = make(YamlNode::Kind::Scalar);
-      n->scalar = quoted(c == '"');
-      n->quoted = true;
-      return n;
-    }
-    if (c == '@' || c == '`') fail("a plain scalar cannot start with '" + std::string(1, c) + "'");
-    NodeP n = make(YamlNode::Kind::Scalar);
-    std::string v;
-    while (!eof() && peek() != '\n' && !at_comment() && !(peek() == ':' && is_blank_or_break(peek(1)))) {
-      v += peek();
-      bump();
-    }
-    while (!v.empty() && is_space(v.back())) v.pop_back();
-    return plain(n, v);
-  }
-
-  NodeP plain(NodeP n, const std::string& v) {
-    if (v.empty() || v == "~" || v == "null" || v == "Null" || v == "NULL") {
-      n->kind = YamlNode::Kind::Null;
-      return n;
-    }
-    n->scalar = v;
-    return n;
-  }
-
-  NodeP alias() {
-    bump();  // '*'
-    std::string name = word();
+  // libyaml's loader (netplan's) refuses an anchor defined twice.
+  bool anchor_unused(const std::string& name, const yaml_mark_t& m) {
     auto it = anchors_.find(name);
-    if (name.empty() || it == anchors_.end()) fail("alias *" + name + " names no anchor before it");
-    return std::const_pointer_cast<YamlNode>(it->second);
+    int first = it != anchors_.end() ? it->second.node->line : 0;
+    for (auto& f : open_)
+      if (f.anchor == name) first = f.node->line;
+    if (first == 0) return true;
+    return fail(m, "anchor &" + name + " is defined twice (first at line " + std::to_string(first) + ")");
   }
 
-  // Skips white space, line breaks and comments inside a flow collection.
-  void skip_flow_space() {
-    while (!eof()) {
-      if (is_space(peek()) || peek() == '\n') bump();
-      else if (at_comment()) skip_line_rest();
-      else return;
+  // A complete node `n`, which starts at `m`, into the collection open around it (or as
+  // the root). Weights stay small: the nodes of the text plus at most kYamlMaxAliasNodes.
+  bool add(NodeP n, size_t weight, const yaml_mark_t& m) {
+    if (open_.empty()) {
+      root_ = std::move(n);
+      return true;
     }
-  }
-
-  NodeP flow_node(int depth) {
-    if (depth > kMaxDepth) fail("nesting too deep");
-    skip_flow_space();
-    std::string anchor;
-    bool tagged_str = false;
-    properties(&anchor, &tagged_str);
-    NodeP n;
-    char c = peek();
-    if (c == '[' || c == '{') {
-      n = flow_collection(depth + 1);
-    } else if (c == '*') {
-      n = alias();
-    } else if (c == '"' || c == '\'') {
-      n = make(YamlNode::Kind::Scalar);
-      n->scalar = quoted(c == '"');
-      n->quoted = true;
+    Frame& f = open_.back();
+    f.weight += weight;
+    if (f.node->kind == YamlNode::Kind::Seq) {
+      f.node->seq.push_back(std::move(n));
+    } else if (!f.has_key) {
+      if (n->kind == YamlNode::Kind::Map || n->kind == YamlNode::Kind::Seq)
+        return fail(m, "a mapping key that is not a scalar");
+      f.key = n->scalar;
+      f.has_key = true;
     } else {
-      n = make(YamlNode::Kind::Scalar);
-      std::string v;
-      while (!eof() && peek() != '\n' && !is_flow_indicator(peek()) && !at_comment() &&
-             !(peek() == ':' && (is_blank_or_break(peek(1)) || is_flow_indicator(peek(1))))) {
-        v += peek();
-        bump();
-      }
-      while (!v.empty() && is_space(v.back())) v.pop_back();
-      n = plain(n, v);
+      f.node->map.emplace_back(std::move(f.key), std::move(n));
+      f.has_key = false;
     }
-    if (tagged_str && n->kind == YamlNode::Kind::Scalar) n->quoted = true;
-    if (!anchor.empty()) anchors_[anchor] = n;
-    return n;
-  }
-
-  NodeP flow_collection(int depth) {
-    if (depth > kMaxDepth) fail("nesting too deep");
-    const bool is_seq = peek() == '[';
-    const char close = is_seq ? ']' : '}';
-    NodeP n = make(is_seq ? YamlNode::Kind::Seq : YamlNode::Kind::Map);
-    bump();
-    while (true) {
-      skip_flow_space();
-      if (eof()) fail(std::string("unterminated flow collection (expected '") + close + "')");
-      if (peek() == close) {
-        bump();
-        return n;
-      }
-      NodeP item = flow_node(depth + 1);
-      skip_flow_space();
-      if (peek() == ':') {
-        // A pair: the value of a flow mapping, or a single-pair mapping inside a flow sequence.
-        bump();
-        skip_flow_space();
-        NodeP value = (peek() == ',' || peek() == close) ? make(YamlNode::Kind::Null) : flow_node(depth + 1);
-        if (item->kind == YamlNode::Kind::Map || item->kind == YamlNode::Kind::Seq)
-          fail("complex mapping keys are not supported");
-        if (is_seq) {
-          NodeP pair = make(YamlNode::Kind::Map);
-          pair->map.emplace_back(item->scalar, value);
-          n->seq.push_back(pair);
-        } else {
-          n->map.emplace_back(item->scalar, value);
-        }
-      } else if (is_seq) {
-        n->seq.push_back(item);
-      } else {
-        if (item->kind == YamlNode::Kind::Map || item->kind == YamlNode::Kind::Seq)
-          fail("complex mapping keys are not supported");
-        n->map.emplace_back(item->scalar, make(YamlNode::Kind::Null));
-      }
-      skip_flow_space();
-      if (eof()) fail(std::string("unterminated flow collection (expected '") + close + "')");
-      if (peek() == ',') {
-        bump();
-        continue;
-      }
-      if (peek() != close) fail(std::string("expected ',' or '") + close + "' in a flow collection");
-    }
-  }
-
-  // A quoted scalar, from its opening quote; line breaks inside fold to a space (an empty
-  // line to a line break), as YAML says.
-  std::string quoted(bool dbl) {
-    const char q = dbl ? '"' : '\'';
-    const int start_line = line_;
-    bump();
-    std::string out;
-    while (true) {
-      if (eof()) {
-        line_ = start_line;
-        fail("unterminated quoted scalar");
-      }
-      char c = peek();
-      if (c == q) {
-        if (!dbl && peek(1) == '\'') {
-          out += '\'';
-          bump();
-          bump();
-          continue;
-        }
-        bump();
-        return out;
-      }
-      if (c == '\n') {
-        while (!out.empty() && is_space(out.back())) out.pop_back();
-        int breaks = 0;
-        while (peek() == '\n' || is_space(peek())) {
-          if (peek() == '\n') ++breaks;
-          bump();
-        }
-        out += breaks > 1 ? std::string(breaks - 1, '\n') : std::string(" ");
-        continue;
-      }
-      if (dbl && c == '\\') {
-        bump();
-        char e = peek();
-        if (eof()) continue;
-        bump();
-        switch (e) {
-          case '0': out += '\0'; break;
-          case 'a': out += '\a'; break;
-          case 'b': out += '\b'; break;
-          case 't': case '\t': out += '\t'; break;
-          case 'n': out += '\n'; break;
-          case 'v': out += '\v'; break;
-          case 'f': out += '\f'; break;
-          case 'r': out += '\r'; break;
-          case 'e': out += '\x1b'; break;
-          case ' ': out += ' '; break;
-          case '"': out += '"'; break;
-          case '/': out += '/'; break;
-          case '\\': out += '\\'; break;
-          case '\n':  // an escaped line break: the next line continues this one
-            while (is_space(peek())) bump();
-            break;
-          case 'x': case 'u': case 'U': {
-            int digits = e == 'x' ? 2 : e == 'u' ? 4 : 8;
-            unsigned long cp = 0;
-            for (int k = 0; k < digits; ++k) {
-              char h = peek();
-              int v = (h >= '0' && h <= '9') ? h - '0' : (h >= 'a' && h <= 'f') ? h - 'a' + 10
-                                                        : (h >= 'A' && h <= 'F') ? h - 'A' + 10 : -1;
-              if (v < 0) fail("bad escape in a double-quoted scalar");
-              cp = cp * 16 + unsigned(v);
-              bump();
-            }
-            if (cp > 0x10FFFF) fail("bad escape in a double-quoted scalar");
-            append_utf8(out, cp);
-            break;
-          }
-          default: fail(std::string("unknown escape \\") + e + " in a double-quoted scalar");
-        }
-        continue;
-      }
-      out += c;
-      bump();
-    }
+    return true;
   }
 };
 
@@ -531,30 +235,17 @@ const YamlNode* YamlNode::get(const std::string& key) const {
 }
 
 YamlParse parse_yaml(const std::string& text) {
-  // Line breaks as "\n" only, no byte-order mark: what the reader expects.
-  std::string t;
-  t.reserve(text.size());
-  size_t start = text.compare(0, 3, "\xEF\xBB\xBF") == 0 ? 3 : 0;
-  for (size_t k = start; k < text.size(); ++k) {
-    if (text[k] == '\r' && k + 1 < text.size() && text[k + 1] == '\n') continue;
-    if (text[k] == '\0')  // "line N: what", as every other error (yaml.h)
-      return YamlParse{nullptr, "line " + std::to_string(1 + std::count(text.begin(), text.begin() + long(k), '\n')) +
-                                    ": NUL byte in the text"};
-    t += text[k];
-  }
-  YamlParse out;
-  try {
-    Reader r(t);
-    out.root = r.document();
-  } catch (const ParseError& e) {
-    out.root = nullptr;
-    out.error = e.what();
-  }
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) return YamlParse{nullptr, "line 1, column 1: out of memory"};
+  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  YamlParse out = Builder(text).run(&parser);
+  yaml_parser_delete(&parser);
   return out;
 }
 
 bool yaml_bool(const YamlNode& n, bool* value) {
-  if (n.kind != YamlNode::Kind::Scalar || n.quoted) return false;
+  // netplan's handle_generic_bool compares the text whatever the scalar's style or tag.
+  if (n.kind != YamlNode::Kind::Scalar) return false;
   std::string v;
   for (char c : n.scalar) v += char(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   if (v == "true" || v == "yes" || v == "on" || v == "y") {
@@ -570,7 +261,17 @@ bool yaml_bool(const YamlNode& n, bool* value) {
 
 std::string yaml_quote(const std::string& s) {
   std::string out = "\"";
-  for (unsigned char c : s) {
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = s[i];
+    unsigned long cp = 0;
+    const size_t n = utf8_char(s, i, &cp);
+    if (n == 0) {
+      out += char(c);  // not UTF-8: nothing YAML can say (see yaml.h)
+      ++i;
+      continue;
+    }
+    i += n;
+    char buf[12];
     if (c == '"' || c == '\\') {
       out += '\\';
       out += char(c);
@@ -579,11 +280,15 @@ std::string yaml_quote(const std::string& s) {
     } else if (c == '\t') {
       out += "\\t";
     } else if (c < 0x20 || c == 0x7f) {
-      char buf[8];
       std::snprintf(buf, sizeof buf, "\\x%02x", c);
       out += buf;
+    } else if ((cp >= 0x80 && cp <= 0x9F) || cp == 0x2028 || cp == 0x2029 || cp == 0xFFFE || cp == 0xFFFF) {
+      // C1 controls and U+FFFE/F libyaml refuses in the text; NEL (U+0085), U+2028 and
+      // U+2029 it reads as line breaks.
+      std::snprintf(buf, sizeof buf, "\\u%04lx", cp);
+      out += buf;
     } else {
-      out += char(c);
+      out.append(s, i - n, n);
     }
   }
   return out + "\"";
