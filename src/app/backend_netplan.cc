@@ -62,7 +62,6 @@ struct NetplanRead {
   NetplanConfig cfg;
   std::string unreadable;  ///< "FILE: line N: ..." the YAML reader refused ("" = none).
   std::string error;       ///< A file that could not be read at all.
-  bool via_netplan_get = false;
 };
 
 namespace {
@@ -118,30 +117,6 @@ bool Stage::fill(const std::vector<NetplanYamlFile>& files, const std::map<std::
   auto all = [](const std::string&) { return true; };
   if (!sync_files(stage_dir + "/etc/netplan", copies, all, 0600, false, nullptr, error)) return false;
   return sync_files(stage_dir + "/run/netplan", own, all, 0600, false, nullptr, error);
-}
-
-/// What the reader refuses beyond libyaml's own errors (its bounds on nesting and aliases,
-/// which netplan does not have), netplan's own reading does: `netplan get` on a copy of
-/// the configuration without ec2-netcfg's files.
-int read_via_netplan_get(Context& ctx, NetplanRead* r) {
-  ctx.log.debug("netplan: " + r->unreadable + ": asking `netplan get` instead");
-  Stage st;
-  std::string error;
-  if (!st.fill(r->files, {}, &error)) {
-    ctx.log.error("netplan: " + error);
-    return kExitRetry;
-  }
-  ProgramResult got = netplan_get(st.dir(), ctx.deadline);
-  YamlParse y = got.ok ? parse_yaml(got.output) : YamlParse{};
-  if (!got.ok || !y.root) {
-    ctx.log.error("netplan: cannot read netplan's configuration (" + r->unreadable + "; " +
-                  (got.ok ? "netplan get: " + y.error : got.detail + ": " + got.output) + ")");
-    return kExitRetry;
-  }
-  r->roots = {y.root};
-  r->cfg = merge_netplan({NetplanFile{"netplan get", y.root.get()}});
-  r->via_netplan_get = true;
-  return kExitOk;
 }
 
 class NetplanBackend : public Backend {
@@ -260,7 +235,9 @@ class NetplanBackend : public Backend {
   std::shared_ptr<const NetplanRead> read_;  // the probe's, else read at the first pass
   std::map<std::string, std::string> published_;  // path of a generated file copied -> its interface
 
-  /// netplan's configuration, read once a run; through netplan get where the reader could not.
+  /// netplan's configuration, read once a run. A file the reader refuses netplan refuses
+  /// too (the same parser, libyaml; ec2-netcfg's bounds on nesting and aliases are far
+  /// beyond any netplan configuration): then nothing is written.
   int complete_read(Context& ctx) {
     if (!read_) read_ = std::make_shared<NetplanRead>(read_netplan(ctx.opts.root));
     if (!read_->error.empty()) {
@@ -268,10 +245,10 @@ class NetplanBackend : public Backend {
       read_ = nullptr;  // the next pass tries again
       return kExitRetry;
     }
-    if (!read_->unreadable.empty() && !read_->via_netplan_get) {
-      auto r = std::make_shared<NetplanRead>(*read_);
-      if (int rc = read_via_netplan_get(ctx, r.get())) return rc;
-      read_ = r;
+    if (!read_->unreadable.empty()) {
+      ctx.log.error("netplan: cannot read " + read_->unreadable +
+                    " (netplan reads it with the same parser and refuses it too): no netplan file is written");
+      return kExitRetry;
     }
     for (auto& p : read_->cfg.problems) ctx.log.debug("netplan: " + p);
     return kExitOk;
@@ -434,7 +411,7 @@ NetplanProbe probe_netplan(Context& ctx) {
                 !netplan_generator().empty();
   if (!p.installed) return p;
   auto r = std::make_shared<NetplanRead>(read_netplan(ctx.opts.root));
-  // A file the reader cannot read is the backend's to report (or to read through netplan get).
+  // A file the reader cannot read is the backend's to report (netplan cannot read it either).
   p.has_config = !r->cfg.files.empty() || !r->unreadable.empty();
   p.renderer = !r->cfg.ethernets_renderer.empty() ? r->cfg.ethernets_renderer
                : !r->cfg.renderer.empty()         ? r->cfg.renderer

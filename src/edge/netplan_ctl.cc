@@ -65,8 +65,4 @@ ProgramResult netplan_generate(const std::string& root_dir, std::chrono::steady_
   return run_program(argv, deadline, true);
 }
 
-ProgramResult netplan_get(const std::string& root_dir, std::chrono::steady_clock::time_point deadline) {
-  return run_program({"netplan", "get", "--root-dir", root_dir.empty() ? "/" : root_dir, "all"}, deadline, true);
-}
-
 }  // namespace ec2nc

@@ -35,8 +35,4 @@ std::vector<NetplanYamlFile> netplan_yaml_files(
 /// Runs the generator (`netplan generate`), on `root_dir` unless it is "" or "/".
 ProgramResult netplan_generate(const std::string& root_dir, std::chrono::steady_clock::time_point deadline);
 
-/// `netplan get --root-dir ROOT all`: netplan's own merge of the YAML under `root_dir`
-/// (output holds the YAML).
-ProgramResult netplan_get(const std::string& root_dir, std::chrono::steady_clock::time_point deadline);
-
 }  // namespace ec2nc

@@ -176,6 +176,21 @@ if [ "$1" = goldens ]; then
     || fail "ec2-netcfg installed files netplan refuses: $(our_files "$root")"
   [ "$rc" != 0 ] && pass "netplan refuses the host's YAML: ec2-netcfg fails (exit status 1)" || fail "ec2-netcfg exited 0"
 
+  # YAML that libyaml, and so netplan, cannot read (an unclosed flow sequence on line 4):
+  # the run names the file and line, installs nothing, exit 1.
+  root=$TMP/unreadable
+  mkdir -p "$root/etc/netplan"
+  cp "$EC2NC_SRC/tests/data/netplan/$scn/50-cloud-init.yaml" "$root/etc/netplan/"
+  printf 'network:\n  version: 2\n  ethernets:\n    ens9: {dhcp4: [true}\n' > "$root/etc/netplan/60-typo.yaml"
+  chmod 600 "$root"/etc/netplan/*
+  rc=0
+  render "$scn" "$root" 2>/dev/null || rc=$?
+  grep -q "cannot read /etc/netplan/60-typo.yaml: line 4" "$TMP/apply-$scn.out" \
+    && pass "unreadable YAML: the file and line are named" || fail "unreadable YAML: $(cat "$TMP/apply-$scn.out")"
+  [ -z "$(our_files "$root" 2>/dev/null)" ] && [ "$rc" = 1 ] \
+    && pass "unreadable YAML: nothing of ec2-netcfg's installed, exit status 1" \
+    || fail "unreadable YAML: exit $rc, installed: $(our_files "$root" 2>/dev/null)"
+
   # The default backend: netplan where netplan's YAML renders for networkd (and the networkd
   # backend's own files, which would shadow netplan's, go); the netlink backend, with a
   # message, where it renders for NetworkManager; networkd without netplan YAML.
