@@ -1,5 +1,4 @@
-// netplan on this host: where its YAML is, running its generator (`netplan generate`) and
-// `netplan get`.
+// netplan on this host: where its YAML is and running its generator (`netplan generate`).
 #pragma once
 
 #include <chrono>
