@@ -218,7 +218,8 @@ int cmd_apply(Context& ctx, bool change_things) {
       if (ip.actionable() && in_scope(ctx, ip.name) && !failed.count(ip.name)) configure.insert(ip.name);
     for (auto& d : decisions)  // a gone link whose cleanup failed keeps its file for the next run
       if (failed.count(d.record.name) && !present.count(d.record.name)) present.insert(d.record.name);
-    if ((rc = ctx.backend->sync(ctx, plan, configure, present, false, &file_changes))) tot.status = rc;
+    const int files_rc = ctx.backend->sync(ctx, plan, configure, present, false, &file_changes);
+    if (files_rc) tot.status = files_rc;
     log_file_changes(ctx, file_changes);
     if (!ctx.offline()) {
       PassOutcome pass;
@@ -229,6 +230,7 @@ int cmd_apply(Context& ctx, bool change_things) {
       pass.failed = failed;
       pass.cleanup = decisions;
       pass.writes_files = ctx.backend->writes_files();
+      pass.files_failed = files_rc != 0;
       update_records(&state, pass);
       std::string error;
       if (!save_state(ctx.path(kStateDir), state, &error)) ctx.log.warn(error);

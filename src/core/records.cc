@@ -49,7 +49,9 @@ void update_records(RunState* st, const PassOutcome& pass) {
       }
     }
     std::sort(next.addresses.begin(), next.addresses.end());
-    if (pass.writes_files) {
+    if (pass.writes_files && pass.files_failed) {
+      if (prev && prev->mac == ip.mac) next.file_routes = prev->file_routes;
+    } else if (pass.writes_files) {
       next.file_rules.clear();  // the files hold no rule (render_networkd.h)
       next.file_routes = networkd_file_routes(ip);
     }

@@ -22,6 +22,9 @@ struct PassOutcome {
   std::set<std::string> failed;              ///< Interfaces left as they were.
   std::vector<CleanupDecision> cleanup;      ///< Decisions carried out in this pass.
   bool writes_files = false;                 ///< The backend wrote each ENI's file from the plan.
+  /// The backend's file write failed: a file may still be what it was, so only what the
+  /// record said the file held before stays recorded (never the plan's routes unwritten).
+  bool files_failed = false;
 };
 
 /// Updates `st` after a pass: actionable interfaces in scope that did not fail get a

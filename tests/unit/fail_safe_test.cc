@@ -372,6 +372,32 @@ TEST_CASE("records: addresses added are recorded, deleted ones dropped, removed 
   }
 }
 
+TEST_CASE("records: a failed file write records no route the file was to get (issue 26, item 10)") {
+  auto rd = read(two_enis());
+  Config cfg;
+  std::vector<HostLink> links = {link(2, "ens5", kPrimary), link(3, "ens6", kSecond)};
+  Plan plan = make_plan(cfg, rd.instance, links);
+  HostState host;
+  host.links = links;
+  PassOutcome pass;
+  pass.plan = &plan;
+  pass.host = &host;
+  pass.writes_files = true;
+  pass.files_failed = true;
+  RunState st;
+  update_records(&st, pass);
+  REQUIRE(st.find("ens6") != nullptr);
+  CHECK(st.find("ens6")->file_routes.empty());  // no file was written: none of its routes is ours
+  // Written once, then a write fails: what the file held before stays recorded.
+  pass.files_failed = false;
+  update_records(&st, pass);
+  const auto written = st.find("ens6")->file_routes;
+  CHECK_FALSE(written.empty());
+  pass.files_failed = true;
+  update_records(&st, pass);
+  CHECK(st.find("ens6")->file_routes == written);
+}
+
 TEST_CASE("mark_lost_ipv4: an ENI with ec2-netcfg's IPv4 on it read as IPv6-only was caught mid-update") {
   // ipv6-only-secondary: ens6 (…:f6) is IPv6-only in IMDS. Had ec2-netcfg configured IPv4
   // on it (its table 10001), that read cannot be true (issue 26, item 3).
