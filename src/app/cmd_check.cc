@@ -96,6 +96,7 @@ int cmd_check(Context& ctx) {
   if ((rc = resolve_ifaces(ctx, links, &wanted))) return rc;
   InstanceMetadata md;
   if ((rc = read_metadata_retrying(ctx, false, &md))) return rc;
+  if ((rc = capture_fits_host(ctx, md, links, wanted))) return rc;
   HostState host;
   if ((rc = read_host(ctx, &host))) return rc;
   for (const char* s : {"net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"}) host.sysctls[s] = read_sysctl(s);

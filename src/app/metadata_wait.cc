@@ -47,6 +47,46 @@ int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out, bool
   }
 }
 
+int capture_fits_host(Context& ctx, const InstanceMetadata& md, const std::vector<HostLink>& links,
+                      const std::vector<MacAddr>& wanted) {
+  if (ctx.opts.metadata_file.empty()) return kExitOk;
+  const std::string& file = ctx.opts.metadata_file;
+  std::string enis;
+  size_t n = 0;
+  for (auto& [mac, eni] : md.enis) {
+    if (++n > 8) {
+      enis += " and " + std::to_string(md.enis.size() - 8) + " more";
+      break;
+    }
+    enis += (enis.empty() ? "" : ", ") + mac.str();
+    std::string about = eni.interface_id;
+    if (eni.is_primary) about += about.empty() ? "primary" : ", primary";
+    if (!about.empty()) enis += " (" + about + ")";
+  }
+  const std::string show = "`ec2-netcfg --metadata-file " + file + " show` prints the desired state of every ENI "
+                           "in a capture, on any host; `sudo scripts/try-in-netns.sh " + file + "` (in ec2-netcfg's "
+                           "source tree) applies it in a network namespace of its own, with interfaces of its MACs";
+  for (size_t i = 0; i < wanted.size() && i < ctx.opts.ifaces.size(); ++i) {
+    if (md.enis.count(wanted[i])) continue;
+    ctx.log.error(ctx.opts.ifaces[i] + " (" + wanted[i].str() + "): no ENI with that MAC in " + file + " (its ENIs: " +
+                  enis + ")");
+    return kExitUsage;
+  }
+  if (!wanted.empty()) return kExitOk;
+  const bool any = std::any_of(links.begin(), links.end(), [&](const HostLink& l) {
+    return l.can_be_eni() && md.enis.count(l.mac);
+  });
+  if (any) return kExitOk;
+  const std::string cmd = ctx.opts.command + (ctx.opts.dry_run ? " --dry-run" : "");
+  ctx.log.error(file + ": none of its ENIs is on this host (ENIs are matched to interfaces by MAC): " + enis);
+  ctx.log.error(cmd + " works on this host's interfaces, so a capture from another instance gives it nothing to " +
+                (ctx.opts.command == "check"                       ? "check"
+                 : ctx.opts.command == "apply" && !ctx.opts.dry_run ? "configure"
+                                                                    : "compare") +
+                ": " + show);
+  return kExitUsage;
+}
+
 std::vector<MacAddr> early_listing_macs(const std::vector<HostLink>& links, const std::vector<MacAddr>& wanted,
                                         const RunState& state) {
   if (!wanted.empty()) return wanted;

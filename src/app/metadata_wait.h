@@ -22,6 +22,15 @@ namespace ec2nc {
 int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out, bool elastic_ips = false,
                            const std::vector<MacAddr>& likely = {});
 
+/// With --metadata-file, for the commands that act on this host's interfaces (apply,
+/// diff, check): the capture must describe this host. Exit status 2, saying what and
+/// what to do instead, when an IFACE's MAC (`wanted`) is not among the capture's ENIs,
+/// or (no IFACE) when none of the capture's ENIs has an interface here (matched by MAC,
+/// as apply does): a capture from another instance, which only `show` renders. 0
+/// otherwise, and always without --metadata-file.
+int capture_fits_host(Context& ctx, const InstanceMetadata& md, const std::vector<HostLink>& links,
+                      const std::vector<MacAddr>& wanted);
+
 /// Links beyond this many that could be ENIs are not all ENIs (an instance has at most
 /// a few dozen): a host with containers' veths, whose listings would all be 404s.
 constexpr size_t kMaxEarlyListings = 32;
