@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -758,6 +759,52 @@ TEST_CASE("imds: IMDS down ends in an Error within the deadline") {
     auto again = c.get(kIpsPath);  // past the deadline: nothing is sent
     CHECK(again.status == FetchResult::Status::Error);
     CHECK(Clock::now() < o.deadline + seconds(2));
+  }
+}
+
+TEST_CASE("imds: a request that never connected says why (unreachable); one that did, 0") {
+  SUBCASE("connection refused, token PUT and every path") {
+    auto o = options_for("http://127.0.0.1:" + std::to_string(closed_port()));
+    o.attempts = 2;
+    ImdsClient c(o);
+    auto r = c.get(kMacPath);
+    CHECK(r.status == FetchResult::Status::Error);
+    CHECK(r.unreachable == ECONNREFUSED);
+    CHECK(r.error.find("Connection refused") != std::string::npos);  // curl says only "Couldn't connect"
+    auto many = c.get_many({kMacPath, kIpsPath});
+    for (auto& m : many) CHECK(m.unreachable == ECONNREFUSED);
+  }
+  SUBCASE("the service answers slowly: connected, so not unreachable (and the hop limit is named)") {
+    Emulator emu;
+    REQUIRE(emu.running());
+    emu.faults(R"({"delay_ms": 1500})");
+    auto o = options_for(emu.url());
+    o.request_timeout_ms = 200;
+    o.attempts = 1;
+    ImdsClient c(o);
+    auto r = c.get(kMacPath);
+    CHECK(r.status == FetchResult::Status::Error);
+    CHECK(r.unreachable == 0);
+  }
+  SUBCASE("connections dropped without an answer: connected, so not unreachable") {
+    Emulator emu;
+    REQUIRE(emu.running());
+    emu.faults(R"({"drop": 5})");
+    auto o = options_for(emu.url());
+    o.attempts = 2;
+    ImdsClient c(o);
+    auto r = c.get(kMacPath);
+    CHECK(r.status == FetchResult::Status::Error);
+    CHECK(r.unreachable == 0);
+  }
+  SUBCASE("an HTTP error: not unreachable") {
+    Emulator emu;
+    REQUIRE(emu.running());
+    emu.faults(R"({"disabled": true})");
+    ImdsClient c(options_for(emu.url()));
+    auto r = c.get(kMacPath);
+    CHECK(r.status == FetchResult::Status::Error);
+    CHECK(r.unreachable == 0);
   }
 }
 
