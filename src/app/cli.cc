@@ -47,7 +47,9 @@ std::string usage_text() {
       "                       http://[fd00:ec2::254] with AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE=IPv6,\n"
       "                       else http://169.254.169.254, or the IPv6 one where only it is\n"
       "                       reachable (an IPv6-only instance)\n"
-      "  --metadata-file FILE read a dump-metadata capture instead of IMDS\n"
+      "  --metadata-file FILE read a dump-metadata capture instead of IMDS: show renders any\n"
+      "                       capture; apply, diff and check need one of its ENIs on this host\n"
+      "                       (by MAC), or the IFACE named\n"
       "  --dry-run            apply/remove: print what would change, change nothing\n"
       "  --json               show, diff, check, --dry-run: JSON output\n"
       "  -v, --verbose        more detail (waits, summary)\n"
@@ -55,7 +57,11 @@ std::string usage_text() {
       "  --version, --help\n"
       "\n"
       "Exit status: 0 success; 1 failure worth retrying (IMDS unreachable or incomplete,\n"
-      "an invalid value from IMDS, a netlink error); 2 bad usage or configuration.\n"
+      "an invalid value from IMDS, a netlink error); 2 bad usage or configuration (also a\n"
+      "--metadata-file capture that does not describe this host, for apply, diff, check).\n"
+      "Without IMDS, apply and diff wait up to wait-timeout for a route to it (at boot the\n"
+      "primary ENI's DHCP lease brings one) and for an answer, unless every connection is\n"
+      "refused for 5 s: nothing listens there, and IMDS always does on an instance.\n"
       "\n"
       "Configuration keys (INI):\n";
   for (auto& k : config_keys())

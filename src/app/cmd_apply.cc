@@ -145,6 +145,8 @@ int cmd_apply(Context& ctx, bool change_things) {
   if ((rc = read_metadata_retrying(ctx, ctx.opts.metadata_file.empty(), &md, false,
                                    early_listing_macs(links, wanted, state))))
     return rc;
+  // A capture whose ENIs are not on this host leaves nothing to do: said, not a silent 0.
+  if ((rc = capture_fits_host(ctx, md, links, wanted))) return rc;
 
   Totals tot;
   HandOff hand_off{ctx, !dry && !ctx.offline(), {}};
@@ -239,8 +241,9 @@ int cmd_apply(Context& ctx, bool change_things) {
     tot.kernel_changes += change_count;
     tot.file_changes += file_changes.size();
 
+    // A capture says what it says: nothing in it propagates, so nothing is waited for.
     auto pending = pending_macs(md, host.links, wanted);
-    if (pending.empty() || !wait.step(pending, &md)) break;
+    if (pending.empty() || !ctx.opts.metadata_file.empty() || !wait.step(pending, &md)) break;
   }
 
   // The files to the backend's service, once; then what its reconfigure removed goes back.

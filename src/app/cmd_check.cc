@@ -96,6 +96,7 @@ int cmd_check(Context& ctx) {
   if ((rc = resolve_ifaces(ctx, links, &wanted))) return rc;
   InstanceMetadata md;
   if ((rc = read_metadata_retrying(ctx, false, &md))) return rc;
+  if ((rc = capture_fits_host(ctx, md, links, wanted))) return rc;
   HostState host;
   const std::set<uint32_t> tables = tables_to_read(ctx.cfg, md, RunState{});
   if ((rc = read_host(ctx, &host, &tables))) return rc;

@@ -52,9 +52,17 @@ int cmd_dump(Context& ctx) {
   // The whole tree, every path, never stopping at one ENI's problem: the capture a bug
   // report needs is wanted most when something is wrong. Nothing on stdout without the
   // root (meta-data/mac and the listing): an empty capture would look like a good one.
+  // A request that cannot connect ends the walk: said once, with the endpoint.
   MetadataCapture cap = capture_metadata(*ctx.source);
   if (cap.has_root()) ctx.out << cap.json();
-  for (auto& e : cap.errors) ctx.log.error(e.error);
+  for (size_t i = 0; i < cap.errors.size(); ++i) {
+    if (cap.unreachable && i + 1 == cap.errors.size())
+      ctx.log.error(imds_unreachable(ctx, cap.errors[i].error) +
+                    (cap.has_root() ? "; the walk stopped there: the paths after it are not captured"
+                                    : "; nothing captured"));
+    else
+      ctx.log.error(cap.errors[i].error);
+  }
   return cap.errors.empty() ? kExitOk : kExitRetry;
 }
 

@@ -354,11 +354,55 @@ void restore_imds_path(Context& ctx) {
 
 namespace {
 
+/// Why the kernel has no route to IMDS (`ip`; `error` the errno of its answer), as far as
+/// the host shows, for the wait's messages: at boot the primary ENI's DHCP lease (a router
+/// advertisement for the IPv6 endpoint) brings its address and the route; an interface
+/// with an address and no route, or a route that rejects the address, is not that.
+std::string no_route_reason(Context& ctx, const IpAddr& ip, int error) {
+  const bool v4 = ip.is_v4();
+  const std::string fam = v4 ? "IPv4" : "IPv6";
+  const std::string brings = v4 ? "the primary ENI's DHCP lease brings its address and the route"
+                                : "the primary ENI's router advertisement brings the route";
+  if (error != ENETUNREACH)
+    return "the kernel's route to " + ip.str() + " rejects it (" + std::strerror(error) +
+           "): an unreachable, prohibit or blackhole route that someone added, which no DHCP lease replaces";
+  HostState h;
+  std::string err;
+  if (!ctx.rtnl.dump_all(&h, &err)) return "at boot " + brings;
+  std::vector<std::string> with_addr, without;
+  for (auto& l : h.links) {
+    if (!l.can_be_eni()) continue;
+    std::string addrs;
+    for (auto& a : h.addresses)
+      if (a.ifindex == l.ifindex && a.prefix.family() == ip.family && !a.prefix.addr.never_assigned())
+        addrs += (addrs.empty() ? "" : ", ") + a.prefix.str();
+    if (!addrs.empty()) with_addr.push_back(l.name + " " + addrs);
+    else without.push_back(l.name + (l.up ? "" : " (down)"));
+  }
+  auto join = [](const std::vector<std::string>& v) {
+    std::string o;
+    for (auto& x : v) o += (o.empty() ? "" : "; ") + x;
+    return o;
+  };
+  // Said as it is: an address without a route for long is unusual at boot, but only a
+  // message draws that conclusion, never the wait (a lease's routes follow its address).
+  if (!with_addr.empty())
+    return "the host has " + fam + " addresses (" + join(with_addr) + ") but no route that covers " + ip.str() +
+           " (no default route): on an instance " + brings + "; off EC2 none comes";
+  if (without.empty())
+    return "no interface here can be an ENI (an Ethernet device with a unicast MAC): on an instance " + brings +
+           "; off EC2 none comes";
+  return "no interface that can be an ENI has an " + fam + " address yet (" + join(without) + "): at boot " + brings;
+}
+
 bool wait_for_route(Context& ctx, const IpAddr& ip, RouteAnswer* answer, bool* waited) {
   std::string error;
   bool logged = false;
   auto t0 = Clock::now();
   auto last_v6_probe = t0 - std::chrono::seconds(1);
+  auto last_progress = t0;
+  unsigned v6_asked = 0;
+  bool v6_routed = false;
   while (true) {
     *answer = RouteAnswer{};
     if (!ctx.rtnl.route_query(ip, std::nullopt, 0, answer, &error)) {
@@ -375,21 +419,37 @@ bool wait_for_route(Context& ctx, const IpAddr& ip, RouteAnswer* answer, bool* w
       last_v6_probe = Clock::now();
       const IpAddr v6 = *endpoint_ip(kImdsDefaultV6);
       RouteAnswer a6;
-      if (ctx.rtnl.route_query(v6, std::nullopt, 0, &a6, &error) && a6.error == 0 &&
-          imds_answers(ctx, kImdsDefaultV6)) {
-        ctx.log.info("no route to IMDS over IPv4, and " + std::string(kImdsDefaultV6) + " answers: using it");
-        use_imds_endpoint(ctx, kImdsDefaultV6);
-        *answer = a6;
-        return true;
+      if (ctx.rtnl.route_query(v6, std::nullopt, 0, &a6, &error) && a6.error == 0) {
+        v6_routed = true;
+        ++v6_asked;
+        if (imds_answers(ctx, kImdsDefaultV6)) {
+          ctx.log.info("no route to IMDS over IPv4, and " + std::string(kImdsDefaultV6) + " answers: using it");
+          use_imds_endpoint(ctx, kImdsDefaultV6);
+          *answer = a6;
+          return true;
+        }
       }
     }
+    const long left = long(std::chrono::duration_cast<std::chrono::seconds>(ctx.deadline - Clock::now()).count());
     if (Clock::now() + std::chrono::milliseconds(20) >= ctx.deadline) {
-      ctx.log.warn("still no route to IMDS (" + ip.str() + ") when the wait bound ran out");
-      return false;
+      const long waited_s = long(std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - t0).count());
+      std::string v6_note;
+      if (ctx.imds_default && ip.is_v4())
+        v6_note = v6_asked ? "; " + std::string(kImdsDefaultV6) + " did not answer either (asked " +
+                                 std::to_string(v6_asked) + " times)"
+                           : !v6_routed && waited_s >= 2 ? "; nor is there a route to " + std::string(kImdsDefaultV6)
+                                                         : "";
+      ctx.imds_no_route = "the kernel had no route to " + ip.str() + " for the whole wait (" +
+                          std::to_string(waited_s) + " s): " + no_route_reason(ctx, ip, answer->error) + v6_note;
+      return false;  // read_metadata_retrying() says so, as the run's error
     }
-    if (!logged) {
-      ctx.log.info("waiting for a route to IMDS (" + ip.str() + "): the primary ENI has no address yet");
+    // What is awaited and why, at first and every 10 s (the reason may change: an
+    // address comes, a link goes up).
+    if (!logged || Clock::now() - last_progress >= std::chrono::seconds(10)) {
+      ctx.log.info(std::string(logged ? "still waiting" : "waiting") + " for a route to IMDS (" + ip.str() + "), " +
+                   std::to_string(left) + " s left: " + no_route_reason(ctx, ip, answer->error));
       logged = true;
+      last_progress = Clock::now();
     }
     *waited = true;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -45,6 +45,9 @@ struct Context {
   /// IPv6 one is taken where only it has a route: an IPv6-only instance).
   std::string imds_endpoint;
   bool imds_default = false;
+  /// Set when prepare_imds_path() waited out the bound without a route to IMDS: what it
+  /// waited for and what the host had, for the run's final error.
+  std::string imds_no_route;
 
   Context(const Options& o, Log& l, Out& os);
   ~Context();

@@ -16,11 +16,28 @@ namespace ec2nc {
 /// Reads meta-data/mac and the ENI listing and every ENI (the Elastic IPs only with
 /// `elastic_ips`: only `show` displays them). A read that fails as a whole
 /// (IMDS unreachable, meta-data/mac or the listing missing, invalid or empty) is retried
-/// with backoff until the deadline when `retry` (IMDS; a capture is read once). Exit
-/// status 1 with the reason logged when it never succeeds: then nothing may change.
+/// with backoff until the deadline when `retry` (IMDS; a capture is read once), or until
+/// connections to the endpoint have been refused for a few seconds in a row (nothing
+/// listens there, and IMDS always does on an instance: not worth the rest of the wait).
+/// Exit status 1 with the reason logged when it never succeeds (what was tried, and, for
+/// the commands that only read, that --metadata-file reads a capture instead): then
+/// nothing may change.
 /// `likely`: the host's ENI MACs, whose listings are asked for with the first requests.
 int read_metadata_retrying(Context& ctx, bool retry, InstanceMetadata* out, bool elastic_ips = false,
                            const std::vector<MacAddr>& likely = {});
+
+/// "IMDS (ENDPOINT) could not be reached: WHY", for errors of a read that could not
+/// connect (FetchResult::unreachable).
+std::string imds_unreachable(const Context& ctx, const std::string& why);
+
+/// With --metadata-file, for the commands that act on this host's interfaces (apply,
+/// diff, check): the capture must describe this host. Exit status 2, saying what and
+/// what to do instead, when an IFACE's MAC (`wanted`) is not among the capture's ENIs,
+/// or (no IFACE) when none of the capture's ENIs has an interface here (matched by MAC,
+/// as apply does): a capture from another instance, which only `show` renders. 0
+/// otherwise, and always without --metadata-file.
+int capture_fits_host(Context& ctx, const InstanceMetadata& md, const std::vector<HostLink>& links,
+                      const std::vector<MacAddr>& wanted);
 
 /// Links beyond this many that could be ENIs are not all ENIs (an instance has at most
 /// a few dozen): a host with containers' veths, whose listings would all be 404s.

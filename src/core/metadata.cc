@@ -689,6 +689,7 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
 
   if (mac.status != FetchResult::Status::Ok) {
     out.fatal = mac.status == FetchResult::Status::NotFound ? std::string("meta-data/mac: 404 not found") : mac.error;
+    out.unreachable = mac.unreachable;
     return out;
   }
   std::string mac_text = mac.body;
@@ -705,6 +706,7 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
 
   if (list.status != FetchResult::Status::Ok) {
     out.fatal = list.status == FetchResult::Status::NotFound ? std::string(kMacsPath) + ": 404 not found" : list.error;
+    out.unreachable = list.unreachable;
     return out;
   }
   if (!list_parsed) {

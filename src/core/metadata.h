@@ -19,10 +19,18 @@ struct FetchResult {
   Status status = Status::Error;
   std::string body;   ///< Response body when Ok.
   std::string error;  ///< What went wrong when Error (HTTP status, curl message...).
+  /// When Error because no attempt could even connect to the service (so no other path
+  /// can be had either: the failure is the service's, not this path's): the errno of the
+  /// last attempt's connect (ECONNREFUSED: the address answered with a reset, nothing
+  /// listens there; ENETUNREACH: no route; ETIMEDOUT: no answer; EHOSTUNREACH...). 0 when
+  /// the service answered something, or the failure was this path's own.
+  int unreachable = 0;
 
-  static FetchResult ok(std::string b) { return {Status::Ok, std::move(b), {}}; }
-  static FetchResult not_found() { return {Status::NotFound, {}, {}}; }
-  static FetchResult failed(std::string e) { return {Status::Error, {}, std::move(e)}; }
+  static FetchResult ok(std::string b) { return {Status::Ok, std::move(b), {}, 0}; }
+  static FetchResult not_found() { return {Status::NotFound, {}, {}, 0}; }
+  static FetchResult failed(std::string e, int unreachable = 0) {
+    return {Status::Error, {}, std::move(e), unreachable};
+  }
 };
 
 /// Where metadata comes from. Paths are relative to "/latest/", e.g. "meta-data/mac"
@@ -127,6 +135,9 @@ struct MetadataRead {
   /// Set when the root (meta-data/mac or the macs/ listing) could not be read or
   /// is malformed: nothing can be done this run.
   std::string fatal;
+  /// With `fatal`, when it came from a request that could not connect to the service
+  /// (FetchResult::unreachable): that errno; 0 otherwise.
+  int unreachable = 0;
   InstanceMetadata instance;
 };
 

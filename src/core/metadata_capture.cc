@@ -56,6 +56,7 @@ class Walker {
 
   /// Fetches one path and records it. The body when it answered and was kept.
   std::optional<std::string> fetch(const std::string& path, bool listed) {
+    if (cap_.unreachable) return std::nullopt;  // the walk stopped: the service cannot be reached
     if (!seen_.insert(path).second) return std::nullopt;  // listed twice: fetched once
     if (!left_out_.empty() || fetched_ >= limits_.max_paths) {
       leave_out(path, "the capture stops at " + std::to_string(limits_.max_paths) + " paths");
@@ -70,6 +71,9 @@ class Walker {
     if (r.status == FetchResult::Status::Error) {
       // A source's error names the path already; say it when one does not.
       error(path, r.error.rfind(path, 0) == 0 ? r.error : path + ": " + r.error);
+      // No connection could be made: every other path would fail the same way, each after
+      // its own retries. Said once, and the walk stops.
+      cap_.unreachable = r.unreachable;
       return std::nullopt;
     }
     if (bytes_ + r.body.size() > limits_.max_bytes) {

@@ -35,6 +35,9 @@ struct MetadataCapture {
   std::map<std::string, std::string> paths;
   /// Every path that failed or was not fetched, in walk order.
   std::vector<CaptureError> errors;
+  /// A request could not connect to the service (FetchResult::unreachable, its errno):
+  /// the walk stopped there, and the last of `errors` says why. 0 otherwise.
+  int unreachable = 0;
 
   /// meta-data/mac and the macs/ listing were both read: the capture can be replayed.
   bool has_root() const;
@@ -48,7 +51,8 @@ struct MetadataCapture {
 /// value. A failed fetch, a 404 for a listed entry, or an entry that is not a safe
 /// metadata name is recorded in `errors` and the walk goes on with the rest; a path
 /// listed twice is fetched once. Past a bound of `limits` nothing more is fetched and
-/// one error says what was left out.
+/// one error says what was left out. A request that could not connect to the source at
+/// all (FetchResult::unreachable) ends the walk: nothing else could be fetched either.
 MetadataCapture capture_metadata(MetadataSource& src, const CaptureLimits& limits = {});
 
 }  // namespace ec2nc

@@ -5,7 +5,9 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -139,6 +141,30 @@ bool retryable_curl(CURLcode rc) {
 
 bool retryable_status(long status) { return status == 429 || (status >= 500 && status <= 599); }
 
+/// For an attempt that failed with `rc` on `easy`: the errno of a connect that never
+/// succeeded (ECONNREFUSED, ENETUNREACH, EHOSTUNREACH, ETIMEDOUT for a connect timeout...),
+/// or 0 when the attempt did connect (or failed otherwise): FetchResult::unreachable.
+int connect_errno(CURL* easy, CURLcode rc) {
+  long os = 0;
+  curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os);
+  switch (rc) {
+    case CURLE_COULDNT_CONNECT:
+      return os ? int(os) : ENOTCONN;
+    case CURLE_COULDNT_RESOLVE_HOST:
+      return EHOSTUNREACH;
+    case CURLE_OPERATION_TIMEDOUT: {
+      // Timed out before the request could be sent (no connection: the pre-transfer time
+      // is 0), or while waiting for the answer on a connection, new or reused (the service
+      // is there, but slow, or its answer cannot come back: the hop limit).
+      curl_off_t pretransfer_us = 0;
+      curl_easy_getinfo(easy, CURLINFO_PRETRANSFER_TIME_T, &pretransfer_us);
+      return pretransfer_us != 0 ? 0 : os ? int(os) : ETIMEDOUT;
+    }
+    default:
+      return 0;
+  }
+}
+
 /// The statuses whose Retry-After is honoured (RFC 9110 sends it with these two).
 bool honours_retry_after(long status) { return status == 429 || status == 503; }
 
@@ -194,6 +220,7 @@ struct Reply {
   long status = 0;
   std::string body;
   std::string what;  ///< Transport failure text when rc != CURLE_OK.
+  int unreachable = 0;  ///< When rc != CURLE_OK: connect_errno().
   long long retry_after_s = -1;  ///< Retry-After in seconds; -1 when absent or not in seconds form.
 };
 
@@ -215,6 +242,10 @@ struct Job {
   Reply reply;
   std::string error;  ///< When !ok: names `what`, the failure and the attempts.
   CURLcode last_rc = CURLE_OK;
+  bool reached = false;  ///< An attempt connected to the service (whatever came of it).
+  int last_unreachable = 0;  ///< The last attempt's connect_errno().
+  /// When the request failed and no attempt ever connected: FetchResult::unreachable.
+  int unreachable() const { return ok || reached ? 0 : last_unreachable; }
 };
 
 /// One easy handle and what it receives. The handles share the multi handle's
@@ -425,6 +456,11 @@ struct ImdsClient::Impl {
       r.what = "response larger than " + std::to_string(kMaxBody / 1024) + " KiB";
     } else {
       r.what = s->errbuf[0] ? s->errbuf : curl_easy_strerror(rc);
+      r.unreachable = connect_errno(s->easy, rc);
+      // curl's text says "Couldn't connect to server" for every cause: name the one.
+      const char* why = r.unreachable ? std::strerror(r.unreachable) : "";
+      if (r.unreachable && r.unreachable != ENOTCONN && r.what.find(why) == std::string::npos)
+        r.what += std::string(" (") + why + ")";
     }
     curl_multi_remove_handle(multi, s->easy);
     curl_easy_setopt(s->easy, CURLOPT_HTTPHEADER, nullptr);
@@ -451,6 +487,8 @@ struct ImdsClient::Impl {
   /// would pass the deadline ends the request at once.
   void judge(Job* job, Reply r) {
     job->last_rc = r.rc;
+    if (r.rc == CURLE_OK || !r.unreachable) job->reached = true;
+    job->last_unreachable = r.unreachable;
     if (r.rc != CURLE_OK && !retryable_curl(r.rc)) {
       job->state = Job::State::Done;
       job->error = job->what + ": " + r.what;
@@ -563,8 +601,9 @@ struct ImdsClient::Impl {
   }
 
   /// Makes sure a usable session token is held. False + error (to follow a path and
-  /// ": ").
-  bool ensure_token(std::string* error) {
+  /// ": ") and *unreachable (FetchResult::unreachable of the token PUT).
+  bool ensure_token(std::string* error, int* unreachable) {
+    *unreachable = 0;
     if (!token.empty() && Clock::now() < token_refresh_at) return true;
     token.clear();
     auto ttl = std::to_string(opts.token_ttl_s);
@@ -578,7 +617,8 @@ struct ImdsClient::Impl {
     run(jobs, [](Job&) {});
     if (!j.ok) {
       *error = j.error;
-      if (j.last_rc == CURLE_OPERATION_TIMEDOUT) {
+      *unreachable = j.unreachable();
+      if (j.last_rc == CURLE_OPERATION_TIMEDOUT && !*unreachable) {
         *error += " (no answer to the token PUT: is the instance's metadata hop limit too low for this client?)";
       }
       return false;
@@ -630,12 +670,14 @@ struct ImdsClient::Impl {
     admit(paths, depth, &todo);
     for (int pass = 0; pass < 2 && !todo.empty(); ++pass) {
       std::string error;
-      if (!ensure_token(&error)) {
+      int unreachable = 0;
+      if (!ensure_token(&error, &unreachable)) {
         // Without a token nothing is asked: every path, and what it would call for, fails.
         std::vector<Want> rest = std::move(todo);
         while (!rest.empty()) {
           std::vector<Want> more;
-          for (auto& w : rest) admit(emit(w.id, w.path, FetchResult::failed(w.path + ": " + error)), 0, &more);
+          for (auto& w : rest)
+            admit(emit(w.id, w.path, FetchResult::failed(w.path + ": " + error, unreachable)), 0, &more);
           rest = std::move(more);
         }
         return;
@@ -656,7 +698,7 @@ struct ImdsClient::Impl {
       run(jobs, [&](Job& j) {
         FetchResult r;
         if (!j.ok) {
-          r = FetchResult::failed(j.error);
+          r = FetchResult::failed(j.error, j.unreachable());
         } else if (j.reply.status == 200) {
           r = FetchResult::ok(std::move(j.reply.body));
         } else if (j.reply.status == 404) {

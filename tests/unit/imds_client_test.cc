@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -758,6 +759,41 @@ TEST_CASE("imds: IMDS down ends in an Error within the deadline") {
     auto again = c.get(kIpsPath);  // past the deadline: nothing is sent
     CHECK(again.status == FetchResult::Status::Error);
     CHECK(Clock::now() < o.deadline + seconds(2));
+  }
+}
+
+TEST_CASE("imds: a request that never connected says why (unreachable); one that did, 0") {
+  {  // connection refused: the token PUT, and so every path
+    auto o = options_for("http://127.0.0.1:" + std::to_string(closed_port()));
+    o.attempts = 2;
+    ImdsClient c(o);
+    auto r = c.get(kMacPath);
+    CHECK(r.status == FetchResult::Status::Error);
+    CHECK(r.unreachable == ECONNREFUSED);
+    CHECK(r.error.find("Connection refused") != std::string::npos);  // curl says only "Couldn't connect"
+    auto many = c.get_many({kMacPath, kIpsPath});
+    for (auto& m : many) CHECK(m.unreachable == ECONNREFUSED);
+  }
+  // The service was reached, whatever came of it: not unreachable.
+  struct Reached {
+    const char* what;
+    const char* faults;
+    unsigned request_timeout_ms, attempts;
+  };
+  for (const Reached& t : {Reached{"a slow answer", R"({"delay_ms": 1500})", 200, 1},
+                           Reached{"connections dropped without an answer", R"({"drop": 5})", 3000, 2},
+                           Reached{"an HTTP error (403 on the token PUT)", R"({"disabled": true})", 3000, 6}}) {
+    CAPTURE(t.what);
+    Emulator emu;
+    REQUIRE(emu.running());
+    emu.faults(t.faults);
+    auto o = options_for(emu.url());
+    o.request_timeout_ms = t.request_timeout_ms;
+    o.attempts = t.attempts;
+    ImdsClient c(o);
+    auto r = c.get(kMacPath);
+    CHECK(r.status == FetchResult::Status::Error);
+    CHECK(r.unreachable == 0);
   }
 }
 

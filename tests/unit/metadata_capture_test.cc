@@ -5,6 +5,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cerrno>
 #include <functional>
 #include <map>
 #include <optional>
@@ -29,7 +30,7 @@ class FakeSource : public MetadataSource {
     ++gets_[path];
     ++total_;
     auto f = failing.find(path);
-    if (f != failing.end()) return FetchResult::failed(f->second);
+    if (f != failing.end()) return FetchResult::failed(f->second, unreachable.count(path) ? unreachable.at(path) : 0);
     if (dynamic) {
       if (auto body = dynamic(path)) return FetchResult::ok(*body);
     }
@@ -41,6 +42,7 @@ class FakeSource : public MetadataSource {
   unsigned total() const { return total_; }
 
   std::map<std::string, std::string> failing;  ///< path -> error text
+  std::map<std::string, int> unreachable;     ///< path (also in `failing`) -> FetchResult::unreachable
   std::function<std::optional<std::string>(const std::string&)> dynamic;  ///< generated answers
 
  private:
@@ -180,6 +182,41 @@ TEST_CASE("capture_metadata: without meta-data/mac or the listing there is no ro
     CHECK(cap.has_root());
     CHECK(cap.errors.empty());
     CHECK(cap.paths == tree);
+  }
+}
+
+TEST_CASE("capture_metadata: a request that cannot connect ends the walk, with one error") {
+  SUBCASE("at meta-data/mac: nothing more is asked") {
+    FakeSource src(troubled_tree());
+    src.failing["meta-data/mac"] = "meta-data/mac: token PUT /latest/api/token: Connection refused after 6 attempts";
+    src.unreachable["meta-data/mac"] = ECONNREFUSED;
+    MetadataCapture cap = capture_metadata(src);
+    CHECK(cap.unreachable == ECONNREFUSED);
+    CHECK_FALSE(cap.has_root());
+    REQUIRE(cap.errors.size() == 1);
+    CHECK(cap.errors[0].path == "meta-data/mac");
+    CHECK(src.total() == 1);
+    CHECK(cap.paths.empty());
+  }
+  SUBCASE("in the middle: what was read is kept, nothing after it is asked") {
+    FakeSource src(troubled_tree());
+    const std::string at = kMacs + kPrimary + "/";
+    src.failing[at] = at + ": Network is unreachable after 6 attempts";
+    src.unreachable[at] = ENETUNREACH;
+    MetadataCapture cap = capture_metadata(src);
+    CHECK(cap.unreachable == ENETUNREACH);
+    CHECK(cap.has_root());
+    REQUIRE(cap.errors.size() == 1);
+    CHECK(cap.errors.back().path == at);
+    CHECK(src.total() == 3);  // meta-data/mac, the listing, the failed one
+    CHECK(src.gets(kMacs + kSecond + "/") == 0);
+  }
+  SUBCASE("a failure of the path's own does not end it") {
+    FakeSource src(troubled_tree());
+    src.failing["meta-data/mac"] = "meta-data/mac: HTTP 500 after 6 attempts";
+    MetadataCapture cap = capture_metadata(src);
+    CHECK(cap.unreachable == 0);
+    CHECK(cap.paths.count(kMacs + kPrimary + "/local-ipv4s"));
   }
 }
 
