@@ -324,18 +324,31 @@ TEST_CASE("run state: a record survives format and parse unchanged") {
   CHECK(b.wrote_route(resolved));
 }
 
-TEST_CASE("records: addresses added are recorded, deleted ones dropped, removed links forgotten") {
-  auto rd = read(two_enis());
-  Config cfg;
-  std::vector<HostLink> links = {link(2, "ens5", kPrimary), link(3, "ens6", kSecond)};
-  Plan plan = make_plan(cfg, rd.instance, links);
+namespace {
+
+/// A pass over the two-ENI instance (ens5, ens6 present), before any change.
+struct TwoEniPass {
+  Plan plan;
   HostState host;
-  host.links = links;
+  PassOutcome pass;
+  TwoEniPass() {
+    auto rd = read(two_enis());
+    host.links = {link(2, "ens5", kPrimary), link(3, "ens6", kSecond)};
+    plan = make_plan(Config{}, rd.instance, host.links);
+    pass.plan = &plan;
+    pass.host = &host;
+  }
+  TwoEniPass(const TwoEniPass&) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("records: addresses added are recorded, deleted ones dropped, removed links forgotten") {
+  TwoEniPass f;
+  HostState& host = f.host;
+  PassOutcome& pass = f.pass;
   RunState st;
   st.interfaces = {record("ens9", "02:86:10:7b:e4:f9", 9, 10003)};
-  PassOutcome pass;
-  pass.plan = &plan;
-  pass.host = &host;
   Change add;
   add.op = Change::Op::AddAddress;
   add.ifname = "ens6";
@@ -373,15 +386,8 @@ TEST_CASE("records: addresses added are recorded, deleted ones dropped, removed 
 }
 
 TEST_CASE("records: a failed file write records no route the file was to get (issue 26, item 10)") {
-  auto rd = read(two_enis());
-  Config cfg;
-  std::vector<HostLink> links = {link(2, "ens5", kPrimary), link(3, "ens6", kSecond)};
-  Plan plan = make_plan(cfg, rd.instance, links);
-  HostState host;
-  host.links = links;
-  PassOutcome pass;
-  pass.plan = &plan;
-  pass.host = &host;
+  TwoEniPass f;
+  PassOutcome& pass = f.pass;
   pass.writes_files = true;
   pass.files_failed = true;
   RunState st;
