@@ -167,6 +167,10 @@ a=$(actions | tr '\n' ';')
 
 # 7. Purge: nothing of the package is left.
 in_root dpkg --purge ec2-netcfg > "$TMP/purge.log" 2>&1 || { cat "$TMP/purge.log" >&2; die "dpkg --purge failed"; }
+# e.g. "directory '/lib/udev/rules.d' not empty so not removed": a path the package ships
+# through a /lib alias of merged /usr.
+if grep -ih 'warning' "$TMP/remove.log" "$TMP/purge.log" >&2; then fail "dpkg --remove/--purge printed warnings"
+else pass "remove and purge printed no warning"; fi
 a=$(actions | tr '\n' ';')
 [ -z "$a" ] && pass "purge asked systemd for nothing" || fail "purge asked systemd for: $a"
 for f in /run/ec2-netcfg /run/systemd/network/05-ec2-netcfg-ens5.network /run/systemd/network/05-ec2-netcfg-ens6.network \
