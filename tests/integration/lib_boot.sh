@@ -1,8 +1,9 @@
 # shellcheck shell=bash
-# Real boots for integration tests: systemd as PID 1 of a minimal Debian root (Debian 12
-# "bookworm", systemd 252; EC2NC_BOOT_SUITE=trixie: Debian 13, systemd 257), booted with
-# systemd-nspawn inside the test's instance namespace $INST (NETNS-TESTING.md,
-# "Booting a real systemd as PID 1 in the test's namespaces"). Source after lib.sh.
+# Real boots for integration tests: systemd as PID 1 of a minimal Debian root of the
+# release this machine runs (Debian 12 "bookworm", systemd 252; Debian 13 "trixie", systemd
+# 257; EC2NC_BOOT_SUITE chooses another), booted with systemd-nspawn inside the test's
+# instance namespace $INST (NETNS-TESTING.md, "Booting a real systemd as PID 1 in the test's
+# namespaces"). Source after lib.sh.
 #
 #   boot_root               the cached root (debootstrap), built once per package list
 #   boot_prepare NAME       a fresh copy $TMP/NAME/root with the product installed and enabled
@@ -28,13 +29,31 @@ ID=e2nb$$
 INST=inst-$ID
 
 BOOT_CACHE=${EC2NC_BOOT_CACHE:-/var/cache/ec2nc-boot}
-BOOT_SUITE=${EC2NC_BOOT_SUITE:-bookworm}
+# The releases a root can be built for, oldest first.
+BOOT_SUITES=(bookworm trixie)
+# boot_suite_rank SUITE: its index in BOOT_SUITES, empty for another.
+boot_suite_rank() {
+  local i
+  for i in "${!BOOT_SUITES[@]}"; do [ "${BOOT_SUITES[$i]}" != "$1" ] || { echo "$i"; return; }; done
+}
+HOST_SUITE=$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}") || HOST_SUITE=""
+BOOT_SUITE=${EC2NC_BOOT_SUITE:-$HOST_SUITE}
+[ -n "$(boot_suite_rank "$BOOT_SUITE")" ] || skip "boot roots are built for ${BOOT_SUITES[*]}; this machine is ${HOST_SUITE:-not Debian}: EC2NC_BOOT_SUITE chooses one"
+# The binary and the .deb are built on this machine: they need its glibc, which an older
+# release's root does not have.
+if [ -n "$(boot_suite_rank "$HOST_SUITE")" ] && [ "$(boot_suite_rank "$BOOT_SUITE")" -lt "$(boot_suite_rank "$HOST_SUITE")" ]; then
+  skip "a binary built on $HOST_SUITE does not run in a $BOOT_SUITE root (older glibc): boot the release it is built on"
+fi
+# The test variants that boot one more release (test_boot_trixie, test_boot_nm_trixie) say
+# EC2NC_BOOT_EXTRA=1: on a machine of that release the plain variant boots it already.
+if [ -n "${EC2NC_BOOT_EXTRA:-}" ] && [ "$BOOT_SUITE" = "$HOST_SUITE" ]; then
+  skip "this machine runs $HOST_SUITE: the variant without _$BOOT_SUITE boots a $BOOT_SUITE root already"
+fi
 BOOT_VARIANT=minbase
 case $BOOT_SUITE in
   bookworm) BOOT_PACKAGES=systemd,systemd-sysv,dbus,iproute2,libcurl4,libmnl0 ;;
   # Debian 13: libcurl4 became libcurl4t64 (64-bit time_t).
   trixie) BOOT_PACKAGES=systemd,systemd-sysv,dbus,iproute2,libmnl0,udev,libcurl4t64 ;;
-  *) die "EC2NC_BOOT_SUITE=$BOOT_SUITE: bookworm (the default) or trixie" ;;
 esac
 # EC2NC_BOOT_MANAGER=nm: NetworkManager manages every ENI (DHCP profiles "Wired connection
 # N", as on RHEL-family images); systemd-networkd is installed but disabled.
@@ -68,17 +87,7 @@ require_boot() {
 }
 
 # boot_mirror: the Debian mirror this machine's apt uses (EC2NC_BOOT_MIRROR overrides).
-boot_mirror() {
-  if [ -n "${EC2NC_BOOT_MIRROR:-}" ]; then echo "$EC2NC_BOOT_MIRROR"; return; fi
-  local m=""
-  if [ -f /etc/apt/sources.list.d/debian.sources ]; then
-    m=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
-  fi
-  if [ -z "$m" ] && [ -f /etc/apt/sources.list ]; then
-    m=$(awk '$1 == "deb" && $3 ~ /^bookworm/ { print $2; exit }' /etc/apt/sources.list)
-  fi
-  echo "${m:-http://deb.debian.org/debian}"
-}
+boot_mirror() { bash "$EC2NC_SRC/scripts/debian-mirror.sh"; }
 
 # unmount_under DIR: lazily unmount whatever is mounted at or below DIR, deepest first
 # (debootstrap mounts proc and sys inside its target; a killed build can leave them).

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# ec2-netcfg on a really booted instance: systemd as PID 1 of a minimal Debian root (252 on
-# Debian 12; EC2NC_BOOT_SUITE=trixie: 257 on Debian 13)
+# ec2-netcfg on a really booted instance: systemd as PID 1 of a minimal Debian root of the
+# release this machine runs (252 on Debian 12, 257 on Debian 13; EC2NC_BOOT_SUITE=trixie
+# boots Debian 13 from Debian 12)
 # (debootstrap, cached under /var/cache/ec2nc-boot), booted with systemd-nspawn inside the
 # test's instance namespace, the product installed as a package installs it (cmake
 # --install, units enabled) beside an Amazon-Linux-style 80-ec2.network that matches every

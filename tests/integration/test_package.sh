@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # The .deb as an image builder meets it: built from this tree (scripts/build-packages.sh),
-# checked by lintian, installed with dpkg into a throwaway Debian 12 root, removed and
-# purged there. What is checked:
+# checked by lintian, installed with dpkg into a throwaway root of the Debian release this
+# machine runs (12 or 13), removed and purged there. What is checked:
 # - the build dependencies are complete: `apt-get build-dep -s` of the tree wants nothing
 #   on this machine, which has only scripts/deps.txt (dpkg-buildpackage checks them too);
 # - lintian: no error (the build script fails on one); every tag is printed;
-# - install: every file in place, the binary runs on a clean Debian 12 (its Depends are
+# - install: every file in place where this release's systemd.pc and udev.pc say (the
+#   build's EC2NC_*_DIR), the binary runs on a clean root of this release (its Depends are
 #   enough), ec2-netcfg.service and ec2-netcfg-refresh.timer enabled, and nothing started:
 #   the root pretends systemd runs (/run/systemd/system), so the maintainer scripts take
 #   their "running system" branches, and a policy-rc.d records every start, stop and
@@ -18,7 +19,8 @@
 #
 # The package is built once per source tree (keyed by its hash, in $EC2NC_BUILD/packages,
 # or taken from dist/ when scripts/build-packages.sh built this very tree there); the root
-# is debootstrap'ed once into /var/cache/ec2nc-boot (boot_root_base) and copied per run.
+# is lib_boot.sh's, debootstrap'ed once into /var/cache/ec2nc-boot (boot_root) and copied
+# per run.
 source "$(dirname "$0")/lib.sh"
 : "${EC2NC_BUILD:?EC2NC_BUILD must point at the build directory (ctest sets it)}"
 
@@ -28,83 +30,22 @@ for c in dpkg-buildpackage dh lintian debootstrap chroot systemctl flock apt-get
 done
 T0=$SECONDS
 
-# ---------------------------------------------------------------------------------------
-# boot_root_base: prints the path of a cached minimal Debian 12 root (debootstrap
-# --variant=minbase with systemd, dbus, iproute2, libcurl4 and libmnl0), building it if
-# needed: under a lock (parallel tests wait for one build), into a temporary directory
-# renamed into place only when complete, so a killed build never leaves a root later runs
-# would trust. Recipe, cache key and layout are those of the boot test's root (NETNS-TESTING.md,
-# "Booting a real systemd"; lib_boot.sh's boot_root), so the two tests share one cached
-# root; once lib_boot.sh is on main this function can go in favour of its boot_root.
-BOOT_CACHE=${EC2NC_BOOT_CACHE:-/var/cache/ec2nc-boot}
-BOOT_SUITE=bookworm
-BOOT_VARIANT=minbase
-BOOT_PACKAGES=systemd,systemd-sysv,dbus,iproute2,libcurl4,libmnl0
-BOOT_RECIPE=1
-BOOT_BUILD_TMP=""
-boot_mirror() {
-  if [ -n "${EC2NC_BOOT_MIRROR:-}" ]; then echo "$EC2NC_BOOT_MIRROR"; return; fi
-  local m=""
-  [ -f /etc/apt/sources.list.d/debian.sources ] &&
-    m=$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources)
-  [ -z "$m" ] && [ -f /etc/apt/sources.list ] &&
-    m=$(awk '$1 == "deb" && $3 ~ /^bookworm/ { print $2; exit }' /etc/apt/sources.list)
-  echo "${m:-http://deb.debian.org/debian}"
-}
-unmount_under() {  # lazily unmount whatever is mounted at or below $1, deepest first
-  findmnt -rn -o TARGET 2>/dev/null | awk -v d="$1" 'index($0, d) == 1' | sort -r |
-    while read -r m; do umount -l "$m" 2>/dev/null || true; done
-}
-boot_root_base() {
-  local key root mirror d
-  key=$(printf '%s\n' "$BOOT_RECIPE" "$BOOT_SUITE" "$BOOT_VARIANT" "$BOOT_PACKAGES" | sha256sum | cut -c1-16)
-  root=$BOOT_CACHE/root-$key
-  if [ ! -f "$root/.ec2nc-complete" ]; then
-    mkdir -p "$BOOT_CACHE"
-    exec 8>"$BOOT_CACHE/lock"
-    flock -w 600 8 || die "could not lock $BOOT_CACHE/lock within 600 s"
-    if [ ! -f "$root/.ec2nc-complete" ]; then
-      # We hold the lock: anything half-built here is a killed build's.
-      for d in "$BOOT_CACHE"/tmp-* "$root"; do
-        [ -e "$d" ] || continue
-        unmount_under "$d"
-        rm -rf --one-file-system "$d"
-      done
-      mirror=$(boot_mirror)
-      BOOT_BUILD_TMP=$BOOT_CACHE/tmp-$key.$$
-      echo "building the Debian 12 root with debootstrap from $mirror (about a minute)" >&2
-      debootstrap --variant="$BOOT_VARIANT" --include="$BOOT_PACKAGES" "$BOOT_SUITE" "$BOOT_BUILD_TMP" "$mirror" \
-        > "$TMP/debootstrap.log" 2>&1 ||
-        { tail -20 "$TMP/debootstrap.log" >&2; die "debootstrap failed (mirror $mirror; EC2NC_BOOT_MIRROR overrides it)"; }
-      systemctl --root="$BOOT_BUILD_TMP" enable systemd-networkd.service > "$TMP/root-enable.log" 2>&1 ||
-        die "systemctl --root enable systemd-networkd: $(cat "$TMP/root-enable.log")"
-      systemctl --root="$BOOT_BUILD_TMP" mask console-getty.service >> "$TMP/root-enable.log" 2>&1 ||
-        die "systemctl --root mask console-getty: $(cat "$TMP/root-enable.log")"
-      echo ec2nc-boot > "$BOOT_BUILD_TMP/etc/hostname"
-      rm -f "$BOOT_BUILD_TMP"/var/cache/apt/archives/*.deb
-      printf '%s\n' "suite=$BOOT_SUITE variant=$BOOT_VARIANT packages=$BOOT_PACKAGES recipe=$BOOT_RECIPE" \
-        "mirror=$mirror built=$(date -u +%FT%TZ)" > "$BOOT_BUILD_TMP/.ec2nc-complete"
-      unmount_under "$BOOT_BUILD_TMP"
-      mv -T "$BOOT_BUILD_TMP" "$root"
-      BOOT_BUILD_TMP=""
-    fi
-    flock -u 8
-    exec 8>&-
-  fi
-  echo "$root"
-}
-# ---------------------------------------------------------------------------------------
+# The root: lib_boot.sh's, of the release this machine runs (the package is built here and
+# needs its libc), debootstrap'ed once into /var/cache/ec2nc-boot (boot_root) and copied
+# per run. lib_boot.sh skips where no root can be built for this release.
+source "$(dirname "$0")/lib_boot.sh"
+RELEASE="Debian $(cat /etc/debian_version 2>/dev/null) ($BOOT_SUITE)"
 
 ROOT=""
 package_cleanup() {
   local rc=$?
   set +e
-  if [ -n "$BOOT_BUILD_TMP" ]; then unmount_under "$BOOT_BUILD_TMP"; rm -rf --one-file-system "$BOOT_BUILD_TMP"; fi
   if [ -n "$ROOT" ]; then unmount_under "$ROOT"; rm -rf --one-file-system "$ROOT"; fi
   return "$rc"
 }
-# lib.sh's cleanup (which removes $TMP) runs after ours.
-trap 'package_cleanup; cleanup' EXIT
+# lib_boot.sh's cleanup (a root build in progress, then lib.sh's, which removes $TMP) runs
+# after ours.
+trap 'package_cleanup; boot_cleanup' EXIT
 trap 'exit 130' INT TERM
 
 # 1. Build dependencies: nothing the tree's debian/control asks for is missing here.
@@ -137,11 +78,11 @@ dpkg-deb -c "$DEB" | awk '{ printf "  %s %8s %s\n", $1, $3, $6 }'
 
 # 3. A copy of the cached root, made to look like a running systemd host to the
 #    maintainer scripts, with a policy-rc.d that logs and refuses every action.
-BASE=$(boot_root_base) || die "no Debian 12 root"
+boot_root
 ROOT=$TMP/root
 t=$SECONDS
-cp -a --reflink=auto "$BASE" "$ROOT"
-echo "root: copy of $BASE ($((SECONDS - t)) s)"
+cp -a --reflink=auto "$BOOT_ROOT" "$ROOT"
+echo "root: copy of $BOOT_ROOT, $RELEASE ($((SECONDS - t)) s)"
 # /proc, for systemd-tmpfiles in the postinst (package_cleanup unmounts it).
 mount -t proc proc "$ROOT/proc"
 mkdir -p "$ROOT/run/systemd/system"
@@ -175,16 +116,26 @@ fi
 grep -iE 'warning|error' "$TMP/install.log" && fail "dpkg -i printed warnings" || true
 in_root dpkg -L ec2-netcfg | sort > "$TMP/paths"
 while read -r f; do [ -d "$ROOT$f" ] || echo "$f"; done < "$TMP/paths" > "$TMP/files"  # not directories
-for f in /usr/sbin/ec2-netcfg /lib/systemd/system/ec2-netcfg.service /lib/systemd/system/ec2-netcfg@.service \
-         /lib/systemd/system/ec2-netcfg-refresh.service /lib/systemd/system/ec2-netcfg-refresh.timer \
-         /lib/udev/rules.d/90-ec2-netcfg.rules /usr/lib/tmpfiles.d/ec2-netcfg.conf \
-         /lib/systemd/networkd.conf.d/ec2-netcfg.conf /usr/share/man/man8/ec2-netcfg.8.gz \
+# Where this release puts them: what pkg-config said to the build of this tree (the package
+# build asks the same pkg-config).
+cache_var() { sed -n "s/^$1:[A-Z]*=//p" "$EC2NC_BUILD/CMakeCache.txt"; }
+UNITDIR=$(cache_var EC2NC_SYSTEMD_UNIT_DIR)
+RULESDIR=$(cache_var EC2NC_UDEV_RULES_DIR)
+NETWORKD_CONF_DIR=$(cache_var EC2NC_NETWORKD_CONF_DIR)
+TMPFILES_DIR=$(cache_var EC2NC_TMPFILES_DIR)
+[ -n "$UNITDIR" ] && [ -n "$RULESDIR" ] && [ -n "$NETWORKD_CONF_DIR" ] && [ -n "$TMPFILES_DIR" ] ||
+  die "no EC2NC_*_DIR in $EC2NC_BUILD/CMakeCache.txt"
+echo "expected: units in $UNITDIR, udev rule in $RULESDIR, networkd drop-in in $NETWORKD_CONF_DIR"
+for f in /usr/sbin/ec2-netcfg "$UNITDIR/ec2-netcfg.service" "$UNITDIR/ec2-netcfg@.service" \
+         "$UNITDIR/ec2-netcfg-refresh.service" "$UNITDIR/ec2-netcfg-refresh.timer" \
+         "$RULESDIR/90-ec2-netcfg.rules" "$TMPFILES_DIR/ec2-netcfg.conf" \
+         "$NETWORKD_CONF_DIR/ec2-netcfg.conf" /usr/share/man/man8/ec2-netcfg.8.gz \
          /usr/share/man/man5/ec2-netcfg.conf.5.gz /usr/share/doc/ec2-netcfg/examples/ec2-netcfg.conf; do
   if grep -qx "$f" "$TMP/files" && [ -f "$ROOT$f" ]; then pass "installed $f"; else fail "not installed: $f"; fi
 done
 [ ! -e "$ROOT/etc/ec2-netcfg" ] && pass "no configuration file installed (absent = defaults)" || fail "/etc/ec2-netcfg exists after install"
-v=$(in_root /usr/sbin/ec2-netcfg --version 2>&1) && pass "runs on a clean Debian 12: $v" || fail "ec2-netcfg --version in the root: $v"
-enabled=$(systemctl --root="$ROOT" is-enabled ec2-netcfg.service ec2-netcfg-refresh.timer 2>&1 | tr '\n' ' ')
+v=$(in_root /usr/sbin/ec2-netcfg --version 2>&1) && pass "runs on a clean $RELEASE: $v" || fail "ec2-netcfg --version in the root: $v"
+enabled=$(systemctl --root="$ROOT" is-enabled ec2-netcfg.service ec2-netcfg-refresh.timer 2>&1 | tr '\n' ' ') || true  # its words, not a silent exit
 [ "$enabled" = "enabled enabled " ] && pass "ec2-netcfg.service and ec2-netcfg-refresh.timer enabled" || fail "is-enabled says: $enabled"
 [ -L "$ROOT/etc/systemd/system/timers.target.wants/ec2-netcfg-refresh.timer" ] && pass "timer wanted by timers.target" || fail "no timers.target.wants link"
 a=$(actions)
@@ -216,6 +167,10 @@ a=$(actions | tr '\n' ';')
 
 # 7. Purge: nothing of the package is left.
 in_root dpkg --purge ec2-netcfg > "$TMP/purge.log" 2>&1 || { cat "$TMP/purge.log" >&2; die "dpkg --purge failed"; }
+# e.g. "directory '/lib/udev/rules.d' not empty so not removed": a path the package ships
+# through a /lib alias of merged /usr.
+if grep -ih 'warning' "$TMP/remove.log" "$TMP/purge.log" >&2; then fail "dpkg --remove/--purge printed warnings"
+else pass "remove and purge printed no warning"; fi
 a=$(actions | tr '\n' ';')
 [ -z "$a" ] && pass "purge asked systemd for nothing" || fail "purge asked systemd for: $a"
 for f in /run/ec2-netcfg /run/systemd/network/05-ec2-netcfg-ens5.network /run/systemd/network/05-ec2-netcfg-ens6.network \

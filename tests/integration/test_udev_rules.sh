@@ -44,6 +44,10 @@ udev_sim() {
   if [ "$ns" = - ]; then "${cmd[@]}" >"$TMP/udev.out" 2>"$TMP/udev.err" || rc=$?
   else ip netns exec "$ns" "${cmd[@]}" >"$TMP/udev.out" 2>"$TMP/udev.err" || rc=$?; fi
   [ "$rc" = 0 ] || die "udevadm test $dev failed (exit $rc): $(tail -5 "$TMP/udev.err")"
+  # systemd 252 prints the properties as KEY=VALUE lines; 257 indents them under a
+  # "Properties:" heading (and lists tags again under "Tags:"): the KEY=VALUE lines, unindented.
+  sed -n 's/^ *\([A-Z][A-Z0-9_]*=\)/\1/p' "$TMP/udev.out" > "$TMP/udev.props"
+  mv "$TMP/udev.props" "$TMP/udev.out"
   grep -q "^DEVPATH=" "$TMP/udev.out" || die "udevadm test $dev printed no properties: $(tail -5 "$TMP/udev.err")"
 }
 wants() { sed -n 's/^SYSTEMD_WANTS=//p' "$TMP/udev.out"; }

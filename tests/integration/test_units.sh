@@ -72,11 +72,17 @@ for d in run/ec2-netcfg run/systemd/network run/netplan; do
   [ -d "$ROOT/$d" ] && pass "tmpfiles creates /$d" || fail "tmpfiles did not create /$d"
 done
 
-# systemd-analyze verify needs the standard units (sysinit.target...) under the root too.
-HOST_UNITS=/lib/systemd/system
-[ -d "$HOST_UNITS" ] || HOST_UNITS=/usr/lib/systemd/system
-mkdir -p "$ROOT/lib/systemd/system"
-cp -rn "$HOST_UNITS/." "$ROOT/lib/systemd/system/"
+# systemd-analyze verify needs the standard units (sysinit.target...) under the root too,
+# where this systemd looks for them: its systemd.pc's unit directory (Debian 12:
+# /lib/systemd/system; Debian 13: /usr/lib/systemd/system, and 257 no longer looks in /lib).
+HOST_UNITS=$(pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null) || HOST_UNITS=""
+if [ -z "$HOST_UNITS" ]; then
+  HOST_UNITS=/lib/systemd/system
+  [ ! -L /lib ] || HOST_UNITS=/usr/lib/systemd/system
+fi
+[ -f "$HOST_UNITS/sysinit.target" ] || die "no sysinit.target in $HOST_UNITS (this systemd's unit directory)"
+mkdir -p "$ROOT$HOST_UNITS"
+cp -rn "$HOST_UNITS/." "$ROOT$HOST_UNITS/"
 for u in ec2-netcfg.service ec2-netcfg@ens5.service ec2-netcfg-refresh.service ec2-netcfg-refresh.timer; do
   rc=0
   out=$(systemd-analyze verify --root="$ROOT" "$u" 2>&1) || rc=$?
