@@ -112,10 +112,21 @@ links_configured() {
   out=$(ndt networkctl list --no-legend --no-pager 2>/dev/null) || return 1
   for l in "$@"; do [ "$(awk -v l="$l" '$2 == l { print $5 }' <<< "$out")" = configured ] || return 1; done
 }
+# networkd_version: systemd-networkd's major version (252 on Debian 12, 257 on Debian 13).
+networkd_version() { "$NETWORKD" --version 2>/dev/null | awk 'NR == 1 { print $2 + 0 }'; }
 # wait_links DESC IFACE...: links_configured within 20 s, else what networkd says, and fail.
+# networkd 257 with KeepConfiguration=yes leaves the running DHCPv4 client of a link an
+# administrator reconfigured (networkctl reconfigure, netplan apply) alone and says
+# "configuring" until the lease's next renewal, everything in place meanwhile (test_boot
+# checks that); after 5 s `networkctl renew` ends it, once, and says so.
 wait_links() {
-  local desc=$1 end=$((SECONDS + 20)); shift
+  local desc=$1 end=$((SECONDS + 20)) renew_at=$((SECONDS + 5)) renewed=0; shift
   until links_configured "$@"; do
+    if [ $renewed = 0 ] && [ $SECONDS -ge $renew_at ] && [ "$(networkd_version)" -ge 257 ]; then
+      echo "  ($desc) networkd $(networkd_version) says 'configuring' after the reconfigure (KeepConfiguration=yes): networkctl renew $*"
+      ndt networkctl renew "$@" || true
+      renewed=1
+    fi
     if [ $SECONDS -ge $end ]; then
       ndt networkctl list --no-pager >&2 || true
       for l in "$@"; do ndt networkctl status --no-pager "$l" >&2 || true; done
@@ -161,7 +172,7 @@ run_traffic() {
     > "$TMP/report-$label"
   sed '$d' "$TMP/report-$label"
   TOT=$(tail -1 "$TMP/report-$label")
-  printf '  change took %.0f ms, exit %s\n' "$(echo "($t1 - $t0) * 1000" | bc -l)" "$rc"
+  printf '  change took %s ms, exit %s\n' "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", (b - a) * 1000 }')" "$rc"
   return "$rc"
 }
 figure() {  # figure KIND LABEL: the FIGURES line from $TOT
