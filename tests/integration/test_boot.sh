@@ -406,9 +406,31 @@ networkd_actions() {
 
   # (iii) systemctl restart systemd-networkd.
   echo "--- [+$((SECONDS - T_START))s] (iii) systemctl restart systemd-networkd"
+  local ramon="" ramon_pid=""
+  if [ "$V6" = 1 ] && [ "$BOOT_SUITE" = trixie ]; then
+    # networkd 257 drops what it learned from RAs when it restarts, possibly only after the
+    # old routes were seen here: wait for the defaults it learns anew (route events after
+    # the restart), not for what is left of the old ones.
+    ramon=$TMP/ra-monitor.$SECONDS.log
+    ip -n "$INST" monitor route > "$ramon" 2>/dev/null &
+    ramon_pid=$!
+    PIDS+=("$ramon_pid")
+    sleep 0.2
+  fi
   cx systemctl restart systemd-networkd.service || fail "$label (iii): systemctl restart systemd-networkd failed"
   sleep 1
   wait_configured "$label (iii)" ens5 ens6
+  if [ -n "$ramon" ]; then
+    local end=$((SECONDS + 30)) i
+    for i in ens5 ens6; do
+      until grep -E "^default .* dev $i .*proto ra" "$ramon" >/dev/null; do
+        [ $SECONDS -lt $end ] || { fail "$label (iii): networkd learned no IPv6 default on $i from an RA within 30 s of its restart"; break; }
+        sleep 0.3
+      done
+    done
+    kill "$ramon_pid" 2>/dev/null || true
+    wait "$ramon_pid" 2>/dev/null || true
+  fi
   wait_ra_defaults "$label (iii)"
   check_state "$label (iii) after systemctl restart systemd-networkd" 5
   echo "  (iii) DHCP addresses deleted by the restart (not asserted): $(deleted_dhcp "$mark" | wc -l)"
