@@ -368,7 +368,8 @@ std::string no_route_reason(Context& ctx, const IpAddr& ip, int error) {
            "): an unreachable, prohibit or blackhole route that someone added, which no DHCP lease replaces";
   HostState h;
   std::string err;
-  if (!ctx.rtnl.dump_all(&h, &err)) return "at boot " + brings;
+  const std::set<uint32_t> no_tables;  // links and addresses are all it needs
+  if (!ctx.rtnl.dump_all(&h, &err, &no_tables)) return "at boot " + brings;
   std::vector<std::string> with_addr, without;
   for (auto& l : h.links) {
     if (!l.can_be_eni()) continue;

@@ -262,14 +262,13 @@ bool Rtnl::dump_routes_of(const std::vector<uint8_t>& families, const std::set<u
 bool Rtnl::dump_all(HostState* out, std::string* error, const std::set<uint32_t>* tables) {
   if (!open(error)) return false;
   HostState st;
-  if (!run_dump(sock_, &seq_, &messages_, RTM_GETLINK, AF_UNSPEC, deadline_, &st, error) ||
-      !run_dump(sock_, &seq_, &messages_, RTM_GETADDR, AF_UNSPEC, deadline_, &st, error) ||
-      (tables ? !dump_routes_of({AF_INET, AF_INET6}, *tables, &st, error)
-              : (!run_dump(sock_, &seq_, &messages_, RTM_GETROUTE, AF_INET, deadline_, &st, error) ||
-                 !run_dump(sock_, &seq_, &messages_, RTM_GETROUTE, AF_INET6, deadline_, &st, error))) ||
-      !run_dump(sock_, &seq_, &messages_, RTM_GETRULE, AF_INET, deadline_, &st, error) ||
-      !run_dump(sock_, &seq_, &messages_, RTM_GETRULE, AF_INET6, deadline_, &st, error))
-    return false;
+  auto dump = [&](uint16_t type, uint8_t family) {
+    return run_dump(sock_, &seq_, &messages_, type, family, deadline_, &st, error);
+  };
+  bool ok = dump(RTM_GETLINK, AF_UNSPEC) && dump(RTM_GETADDR, AF_UNSPEC);
+  if (ok) ok = tables ? dump_routes_of({AF_INET, AF_INET6}, *tables, &st, error)
+                      : dump(RTM_GETROUTE, AF_INET) && dump(RTM_GETROUTE, AF_INET6);
+  if (!ok || !dump(RTM_GETRULE, AF_INET) || !dump(RTM_GETRULE, AF_INET6)) return false;
   // Tests imitate a kernel before 5.18, which keeps no IFA_PROTO on addresses.
   static const bool no_ifa_proto = [] {
     const char* v = std::getenv("EC2NC_TEST_KERNEL_WITHOUT_IFA_PROTO");

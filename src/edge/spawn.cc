@@ -22,17 +22,14 @@ constexpr size_t kMaxOutput = 64 * 1024;
 /// Where programs named without a '/' are found, whatever PATH says: ec2-netcfg runs as
 /// root (at boot, from udev, from a timer) and only ever runs the system's systemctl,
 /// networkctl and netplan; an environment must not be able to name others.
-constexpr const char* kProgramPath = "/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr const char* kProgramDirs[] = {"/usr/sbin", "/usr/bin", "/sbin", "/bin"};
+constexpr const char* kProgramPath = "/usr/sbin:/usr/bin:/sbin:/bin";  // the same, as PATH
 
-/// `name` looked up on kProgramPath; "" when no directory has it executable.
+/// `name` looked up in kProgramDirs; "" when no directory has it executable.
 std::string find_program(const std::string& name) {
-  std::string dirs = kProgramPath;
-  for (size_t start = 0; start <= dirs.size();) {
-    size_t end = dirs.find(':', start);
-    if (end == std::string::npos) end = dirs.size();
-    const std::string p = dirs.substr(start, end - start) + "/" + name;
+  for (const char* dir : kProgramDirs) {
+    const std::string p = std::string(dir) + "/" + name;
     if (::access(p.c_str(), X_OK) == 0) return p;
-    start = end + 1;
   }
   return "";
 }
