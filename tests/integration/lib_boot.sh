@@ -98,6 +98,25 @@ unmount_under() {
   done
 }
 
+# chroot_devices ROOT: binds this system's /dev/null, zero, full, random and urandom over
+# ROOT's, for maintainer scripts run in it with chroot. A root copied to /tmp has device
+# nodes that cannot be opened where /tmp is mounted nodev (a tmpfs /tmp: Debian 13's
+# default, and systemd-nspawn's in a container), and every `deb-systemd-helper ... >/dev/null
+# || true` of debhelper's snippets then fails silently: nothing enabled, nothing purged.
+# unmount_under ROOT (or chroot_devices_release) takes them away.
+CHROOT_DEVICES=(null zero full random urandom)
+chroot_devices() {
+  local n
+  for n in "${CHROOT_DEVICES[@]}"; do
+    [ -e "$1/dev/$n" ] || : > "$1/dev/$n"
+    mount --bind "/dev/$n" "$1/dev/$n" || die "cannot bind /dev/$n into $1"
+  done
+}
+chroot_devices_release() {
+  local n
+  for n in "${CHROOT_DEVICES[@]}"; do umount "$1/dev/$n" 2>/dev/null || true; done
+}
+
 # boot_root: sets BOOT_ROOT to the cached root for this recipe, building it if needed.
 # Built under a lock (parallel tests wait for one build) into a temporary directory that is
 # renamed into place only when complete, so a killed build never leaves a root that later
@@ -242,8 +261,10 @@ boot_prepare() {
   if [ -n "${BOOT_DEB:-}" ]; then
     # As an image builder installs it: the .deb with dpkg inside the root.
     cp "$BOOT_DEB" "$copy/tmp/"
+    chroot_devices "$copy"
     chroot "$copy" dpkg -i "/tmp/$(basename "$BOOT_DEB")" > "$TMP/$name/install.log" 2>&1 \
-      || die "dpkg -i in the root: $(cat "$TMP/$name/install.log")"
+      || { chroot_devices_release "$copy"; die "dpkg -i in the root: $(cat "$TMP/$name/install.log")"; }
+    chroot_devices_release "$copy"
     rm -f "$copy/tmp/$(basename "$BOOT_DEB")"
     unitdir=/lib/systemd/system
     [ -d "$copy/usr/lib/systemd/system" ] && [ -f "$copy/usr/lib/systemd/system/ec2-netcfg.service" ] && unitdir=/usr/lib/systemd/system

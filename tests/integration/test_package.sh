@@ -15,7 +15,9 @@
 # - remove: the timer is stopped, nothing else; files the runs wrote under /run stay;
 # - purge: what ec2-netcfg wrote at run time goes (state, networkd files, the drop-in, the
 #   configuration file), others' files stay, `dpkg -S` knows none of the package's paths,
-#   and the root's file list is what it was before the install.
+#   and the root's file list is what it was before the install;
+# - where /dev/null cannot be opened (a root on a nodev mount), the package's own prerm
+#   and postrm still do their part.
 #
 # The package is built once per source tree (keyed by its hash, in $EC2NC_BUILD/packages,
 # or taken from dist/ when scripts/build-packages.sh built this very tree there); the root
@@ -83,8 +85,10 @@ ROOT=$TMP/root
 t=$SECONDS
 cp -a --reflink=auto "$BOOT_ROOT" "$ROOT"
 echo "root: copy of $BOOT_ROOT, $RELEASE ($((SECONDS - t)) s)"
-# /proc, for systemd-tmpfiles in the postinst (package_cleanup unmounts it).
+# /proc, for systemd-tmpfiles in the postinst (package_cleanup unmounts it and the nodes).
 mount -t proc proc "$ROOT/proc"
+# Device nodes that open under a nodev /tmp too (lib_boot.sh, chroot_devices).
+chroot_devices "$ROOT"
 mkdir -p "$ROOT/run/systemd/system"
 cat > "$ROOT/usr/sbin/policy-rc.d" <<'EOF'
 #!/bin/sh
@@ -190,6 +194,28 @@ if diff -u "$TMP/before" "$TMP/after" > "$TMP/diff"; then
 else
   fail "the root changed between install and purge:"; sed 's/^/  /' "$TMP/diff" >&2
 fi
+
+# 8. The package's own maintainer scripts where /dev/null cannot be opened (a root copied to
+#    a nodev mount without chroot_devices; here /dev/null is a directory, which fails every
+#    redirection to it as a nodev mount does): prerm still stops the timer and postrm's purge
+#    still removes what ec2-netcfg wrote. debhelper's own snippets redirect to /dev/null and
+#    do nothing there (README.md, "Image builders", says so); they are not checked here.
+chroot_devices_release "$ROOT"
+rm -f "$ROOT/dev/null" && mkdir "$ROOT/dev/null"
+in_root dpkg -i "/tmp/$(basename "$DEB")" > "$TMP/nodev-install.log" 2>&1 || { cat "$TMP/nodev-install.log" >&2; die "dpkg -i without /dev/null failed"; }
+mkdir -p "$ROOT/run/ec2-netcfg" "$ROOT/etc/ec2-netcfg"
+echo '{}' > "$ROOT/run/ec2-netcfg/state.json"
+echo "[Match]" > "$ROOT/run/systemd/network/05-ec2-netcfg-ens5.network"
+printf '[main]\nignore = ens7\n' > "$ROOT/etc/ec2-netcfg/ec2-netcfg.conf"
+: > "$ROOT/policy-rc.d.log"
+in_root dpkg --purge ec2-netcfg > "$TMP/nodev-purge.log" 2>&1 || { cat "$TMP/nodev-purge.log" >&2; die "dpkg --purge without /dev/null failed"; }
+a=$(actions | tr '\n' ';')
+[ "$a" = "ec2-netcfg-refresh.timer stop;" ] && pass "no /dev/null: remove still stops the timer" || fail "no /dev/null: remove asked systemd for: $a"
+left=""
+for f in /run/ec2-netcfg /run/systemd/network/05-ec2-netcfg-ens5.network /etc/ec2-netcfg; do
+  [ ! -e "$ROOT$f" ] || left="$left $f"
+done
+[ -z "$left" ] && pass "no /dev/null: purge still removes what ec2-netcfg wrote" || fail "no /dev/null: purge left$left"
 
 echo "test_package: $((SECONDS - T0)) s"
 [ "$FAILURES" = 0 ] || die "$FAILURES check(s) failed"
