@@ -3,6 +3,7 @@
 #include "app/backend.h"
 #include "app/commands.h"
 #include "app/context.h"
+#include "app/imds_path.h"
 #include "app/log.h"
 
 namespace ec2nc {

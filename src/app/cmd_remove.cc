@@ -5,6 +5,7 @@
 #include "app/backend.h"
 #include "app/commands.h"
 #include "app/output.h"
+#include "app/run_lock.h"
 #include "app/state.h"
 #include "core/reconcile.h"
 

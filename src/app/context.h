@@ -1,6 +1,7 @@
 // What every command needs, set up once: options, log, configuration, the backend, the
 // run's one deadline, the metadata source, the rtnetlink socket; and the small steps
-// commands share (reading the host, resolving IFACE arguments, the run lock).
+// commands share (reading the host, resolving IFACE arguments). The metadata source and
+// the way to IMDS: imds_path.h; the run lock: run_lock.h.
 #pragma once
 
 #include <chrono>
@@ -61,8 +62,6 @@ struct Context {
 int load_config(Context& ctx);
 /// On EKS nodes the AWS VPC CNI owns the ENIs: leave every ENI alone there.
 void apply_vpc_cni_policy(Context& ctx);
-/// The metadata source: the --metadata-file capture, or IMDS (endpoint resolved).
-int open_source(Context& ctx);
 int open_rtnl(Context& ctx);
 /// The host's links over netlink, annotated (udev opt-out, IPv6 off).
 int read_links(Context& ctx, std::vector<HostLink>* links);
@@ -75,35 +74,4 @@ int read_host(Context& ctx, HostState* host, const std::set<uint32_t>* tables = 
 std::set<uint32_t> tables_to_read(const Config& cfg, const InstanceMetadata& md, const RunState& state);
 /// Resolves IFACE arguments to host links' MACs. Unknown names: exit 2.
 int resolve_ifaces(Context& ctx, const std::vector<HostLink>& links, std::vector<MacAddr>* macs);
-/// Waits (within the deadline) until the kernel has a route to the IMDS endpoint: at
-/// boot that is the primary ENI's DHCP address and route. Returns at once when there
-/// is one, when the endpoint is not an IP literal, or with --metadata-file.
-///
-/// Then, when several ENIs have an equally good default route in main (at boot every
-/// ENI is still on the distribution's DHCP file, often with one metric for all), the
-/// kernel may send IMDS requests, which carry no source address yet, out of an ENI that
-/// is not the primary. If the kernel's choice gets no answer, each other ENI is tried
-/// through a host route of ec2-netcfg's own for the IMDS address (protocol 236), and the
-/// one that answers is kept for the run; restore_imds_path() takes it away again.
-/// `links`: the host's links as the run read them (only the main table's routes of the
-/// endpoint's family are read besides, and only when IMDS is reached through an ENI).
-/// With `may_change` false (a run that only reads, and holds no lock), only the wait.
-void prepare_imds_path(Context& ctx, const std::vector<HostLink>& links, bool may_change);
-/// Removes the host route prepare_imds_path() added, if any.
-void restore_imds_path(Context& ctx);
-
-/// Holds ROOT/run/ec2-netcfg/lock for the life of the object (serializes runs). Waiting
-/// for it counts against the run's one deadline.
-class RunLock {
- public:
-  bool acquire(const std::string& dir, Clock::time_point deadline, std::string* error);
-  ~RunLock();
-
- private:
-  int fd_ = -1;
-};
-
-/// Takes the lock or logs why not (exit status to return, 0 when held).
-int take_lock(Context& ctx, RunLock& lock);
-
 }  // namespace ec2nc
