@@ -206,7 +206,16 @@ int cmd_apply(Context& ctx, bool change_things) {
       for (auto& ip : plan.interfaces)
         if (ip.actionable() && in_scope(ctx, ip.name)) configure.insert(ip.name);
       if ((rc = ctx.backend->sync(ctx, plan, configure, present, true, &file_changes))) return rc;
-      print_changes(ctx.out, file_changes, changes, ctx.opts.json, ctx.opts.root);
+      // diff covers every ENI of the metadata: one with no host interface (a capture from
+      // another instance, or an ENI whose device has not appeared yet) is named, on stderr.
+      std::vector<MacAddr> absent;
+      if (ctx.opts.ifaces.empty())
+        for (auto& ip : plan.interfaces)
+          if (!ip.present()) {
+            absent.push_back(ip.mac);
+            ctx.log.info(eni_title(ip) + ": nothing to change for it");
+          }
+      print_changes(ctx.out, file_changes, changes, ctx.opts.json, ctx.opts.root, absent);
       tot.kernel_changes = changes.size();
       break;
     }

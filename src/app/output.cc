@@ -28,6 +28,8 @@ std::string rule_text(const RuleSpec& r) {
   return s;
 }
 
+}  // namespace
+
 std::string eni_title(const InterfacePlan& ip) {
   std::string s = (ip.name.empty() ? std::string("-") : ip.name) + " " + ip.mac.str();
   if (!ip.interface_id.empty()) s += " " + ip.interface_id;
@@ -42,8 +44,6 @@ std::string eni_title(const InterfacePlan& ip) {
   if (!attrs.empty()) s += " (" + attrs.substr(0, attrs.size() - 2) + ")";
   return s;
 }
-
-}  // namespace
 
 void print_plan_text(Out& out, const Plan& plan) {
   for (auto& ip : plan.interfaces) {
@@ -185,7 +185,7 @@ void print_plan_json(Out& out, const Plan& plan) {
 }
 
 void print_changes(Out& out, const std::vector<FileChange>& files, const std::vector<Change>& changes,
-                   bool json, const std::string& root) {
+                   bool json, const std::string& root, const std::vector<MacAddr>& not_present) {
   auto shown = [&](const std::string& p) {
     if (!root.empty() && p.compare(0, root.size(), root) == 0) {
       std::string rel = p.substr(root.size());
@@ -216,6 +216,10 @@ void print_changes(Out& out, const std::vector<FileChange>& files, const std::ve
     w.Key("changes");
     w.StartArray();
     for (auto& c : changes) w.String(c.describe().c_str());
+    w.EndArray();
+    w.Key("not_present");
+    w.StartArray();
+    for (auto& m : not_present) w.String(m.str().c_str());
     w.EndArray();
     w.EndObject();
     out << sb.GetString() << "\n";

@@ -69,6 +69,14 @@ ip -n "$INST" link set ens5 up
 inst --metadata-file "$CAP" diff
 status_is 0 "diff with one of the capture's ENIs here"
 grep -q "10.0.0.35" "$TMP/out" && pass "diff shows what apply would add to ens5" || fail "diff output: $(head -c 300 "$TMP/out")"
+# diff covers every ENI of the metadata: the one with no interface here is named, on stderr.
+says "- 02:86:10:7b:e4:f6 eni-" "diff names the capture's ENI that is not on this host"
+says "not present on this host): nothing to change for it" "diff says it is not present"
+grep -q "02:86:10:7b:e4:f6" "$TMP/out" && fail "diff stdout names the absent ENI (stdout is the changes)" || pass "diff stdout: changes only"
+inst --metadata-file "$CAP" --json diff
+status_is 0 "diff --json with one of the capture's ENIs here"
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["not_present"]==["02:86:10:7b:e4:f6"], d["not_present"]; assert d["changes"]' "$TMP/out" \
+  && pass "diff --json: not_present lists the absent ENI" || fail "diff --json: $(head -c 400 "$TMP/out")"
 ip -n "$INST" link del ens5
 
 echo "--- 2. show and check with no IMDS"
