@@ -738,18 +738,20 @@ MetadataRead read_metadata(MetadataSource& src, const std::vector<MacAddr>& only
 
 namespace {
 
-/// What one ENI claims of the VPC's address space: its addresses and delegated prefixes.
-std::vector<IpPrefix> claims_of(const EniMetadata& eni) {
-  std::vector<IpPrefix> out;
-  for (auto& a : eni.local_ipv4s) out.push_back(IpPrefix::host(a));
-  for (auto& a : eni.ipv6s) out.push_back(IpPrefix::host(a));
-  out.insert(out.end(), eni.ipv4_prefixes.begin(), eni.ipv4_prefixes.end());
-  out.insert(out.end(), eni.ipv6_prefixes.begin(), eni.ipv6_prefixes.end());
-  return out;
-}
+/// One address or delegated prefix an ENI claims of the VPC's address space, with its
+/// network form (host bits cleared) for ordering and containment.
+struct Claim {
+  IpPrefix listed;
+  IpPrefix net;
+  size_t owner;  ///< Index of the claiming ENI.
+};
 
-bool overlap(const IpPrefix& a, const IpPrefix& b) {
-  return a.addr.is_v4() == b.addr.is_v4() && (a.covers(b) || b.covers(a));
+void add_claims(const EniMetadata& eni, size_t owner, std::vector<Claim>* out) {
+  auto add = [&](const IpPrefix& p) { out->push_back({p, p.network(), owner}); };
+  for (auto& a : eni.local_ipv4s) add(IpPrefix::host(a));
+  for (auto& a : eni.ipv6s) add(IpPrefix::host(a));
+  for (auto& p : eni.ipv4_prefixes) add(p);
+  for (auto& p : eni.ipv6_prefixes) add(p);
 }
 
 }  // namespace
@@ -758,28 +760,42 @@ void mark_conflicts(InstanceMetadata& md) {
   mark_numbering_conflicts(md);
   // An address (or prefix) EC2 assigns to one ENI at a time, listed on two: a move
   // (--allow-reassignment) caught half-way. Both are left as they are until it is on one.
-  std::map<MacAddr, std::string> problems;
-  std::vector<std::pair<MacAddr, std::vector<IpPrefix>>> all;
-  for (auto& [mac, eni] : md.enis)
-    if (eni.state == EniMetadata::State::Complete) all.emplace_back(mac, claims_of(eni));
-  for (size_t i = 0; i < all.size(); ++i) {
-    for (size_t j = i + 1; j < all.size(); ++j) {
-      for (auto& a : all[i].second) {
-        auto b = std::find_if(all[j].second.begin(), all[j].second.end(), [&](const IpPrefix& p) { return overlap(a, p); });
-        if (b == all[j].second.end()) continue;
-        auto say = [&](const MacAddr& m, const IpPrefix& mine, const MacAddr& other, const IpPrefix& theirs) {
-          if (!problems.count(m))
-            problems[m] = std::string(kMacsPath) + m.str() + "/: " + mine.str() + " is also listed on " + other.str() +
-                          " (" + theirs.str() + "): a move caught half-way, not propagated yet";
-        };
-        say(all[i].first, a, all[j].first, *b);
-        say(all[j].first, *b, all[i].first, a);
-        break;
-      }
-    }
+  // Two prefixes share an address only when one contains the other. Sorted by network
+  // address, the wider first, each claim's containers are the chain of claims still open
+  // before it (a stack, never deeper than the prefix lengths): one pass over the sorted
+  // claims, not every pair of ENIs' claims (the largest shape has 900 of them).
+  std::vector<MacAddr> macs;
+  std::vector<Claim> claims;
+  for (auto& [mac, eni] : md.enis) {
+    if (eni.state != EniMetadata::State::Complete) continue;
+    add_claims(eni, macs.size(), &claims);
+    macs.push_back(mac);
   }
-  for (auto& [mac, problem] : problems) {
-    EniMetadata& eni = md.enis[mac];
+  std::sort(claims.begin(), claims.end(), [](const Claim& x, const Claim& y) {
+    if (x.net.addr != y.net.addr) return x.net.addr < y.net.addr;
+    if (x.net.len != y.net.len) return x.net.len < y.net.len;
+    return x.owner < y.owner;
+  });
+  std::map<size_t, std::string> problems;  // by owner: the first conflict found for it
+  auto say = [&](const Claim& mine, const Claim& theirs) {
+    if (problems.count(mine.owner)) return;
+    problems[mine.owner] = std::string(kMacsPath) + macs[mine.owner].str() + "/: " + mine.listed.str() +
+                           " is also listed on " + macs[theirs.owner].str() + " (" + theirs.listed.str() +
+                           "): a move caught half-way, not propagated yet";
+  };
+  std::vector<const Claim*> open;  // each contains the next
+  for (auto& c : claims) {
+    while (!open.empty() && !open.back()->net.covers(c.net)) open.pop_back();
+    for (const Claim* o : open) {
+      if (o->owner == c.owner) continue;
+      say(*o, c);
+      say(c, *o);
+      break;
+    }
+    open.push_back(&c);
+  }
+  for (auto& [owner, problem] : problems) {
+    EniMetadata& eni = md.enis[macs[owner]];
     eni.state = EniMetadata::State::Incomplete;
     eni.problem = problem;
   }

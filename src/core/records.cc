@@ -3,6 +3,8 @@
 #include "core/render_networkd.h"
 
 #include <algorithm>
+#include <utility>
+#include <vector>
 
 namespace ec2nc {
 
@@ -21,6 +23,12 @@ void update_records(RunState* st, const PassOutcome& pass) {
                            [&](const InterfaceRecord& r) { return r.name == d.record.name && r.mac == d.record.mac; }),
             v.end());
   }
+  // Every address on the host by link, looked up once per recorded address (the largest
+  // shape records 900 of them, among as many on the host).
+  std::vector<std::pair<int, IpAddr>> on_host;
+  on_host.reserve(pass.host->addresses.size());
+  for (auto& o : pass.host->addresses) on_host.emplace_back(o.ifindex, o.prefix.addr);
+  std::sort(on_host.begin(), on_host.end());
   for (auto& ip : plan.interfaces) {
     if (!ip.actionable() || !in_scope(ip.name) || pass.failed.count(ip.name)) continue;
     InterfaceRecord next;
@@ -32,11 +40,9 @@ void update_records(RunState* st, const PassOutcome& pass) {
     // pass deleted, plus what it added.
     InterfaceRecord* prev = st->find(ip.name);
     if (prev && prev->mac == ip.mac && prev->ifindex == ip.ifindex) {
-      for (auto& a : prev->addresses) {
-        bool on_link = std::any_of(pass.host->addresses.begin(), pass.host->addresses.end(),
-                                   [&](const ObservedAddress& o) { return o.ifindex == ip.ifindex && o.prefix.addr == a.addr; });
-        if (on_link) next.addresses.push_back(a);
-      }
+      for (auto& a : prev->addresses)
+        if (std::binary_search(on_host.begin(), on_host.end(), std::make_pair(ip.ifindex, a.addr)))
+          next.addresses.push_back(a);
     }
     for (auto& c : pass.done) {
       if (c.ifname != ip.name) continue;

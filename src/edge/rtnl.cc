@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <memory>
 
 #include "core/netlink_codec.h"
 #include "edge/files.h"
@@ -174,7 +175,8 @@ static bool run_dump(mnl_socket* sock, unsigned* seq, unsigned* messages, uint16
                      Clock::time_point deadline, HostState* out, std::string* error, uint32_t table = 0) {
   const char* what = type == RTM_GETLINK ? "links" : type == RTM_GETADDR ? "addresses"
                      : type == RTM_GETROUTE ? "routes" : "rules";
-  std::vector<uint8_t> buf(kRecvBuf);
+  // Not zeroed: the kernel fills what recv returns, and a run makes dozens of dumps.
+  std::unique_ptr<uint8_t[]> buf(new uint8_t[kRecvBuf]);
   for (int attempt = 0; attempt < kDumpAttempts; ++attempt) {
     HostState part;
     const uint32_t s = ++*seq;
@@ -186,13 +188,13 @@ static bool run_dump(mnl_socket* sock, unsigned* seq, unsigned* messages, uint16
     ++*messages;
     DumpStatus st;
     while (!st.done) {
-      ssize_t n = recv_until(sock, buf.data(), buf.size(), deadline);
+      ssize_t n = recv_until(sock, buf.get(), kRecvBuf, deadline);
       if (n < 0) {
         *error = std::string("netlink: dump of ") + what + ": " + (errno == ETIMEDOUT ? kNoAnswer : errno_text(errno));
         return false;
       }
       std::string derr;
-      if (!decode_dump(buf.data(), size_t(n), s, &part, &st, &derr)) {
+      if (!decode_dump(buf.get(), size_t(n), s, &part, &st, &derr)) {
         *error = std::string("netlink: dump of ") + what + ": " + derr;
         return false;
       }

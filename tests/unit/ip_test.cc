@@ -29,6 +29,27 @@ TEST_CASE("prefixes: network, containment, first host") {
   CHECK(IpPrefix::parse("10.0.0.5", false)->str() == "10.0.0.5/32");
 }
 
+TEST_CASE("prefix containment agrees with comparing network addresses, at every length") {
+  // contains() compares bits in place; the definition: both addresses' networks at the
+  // prefix's length are equal. Every length of both families, addresses near the edges.
+  for (const char* base : {"10.1.128.77", "255.255.255.255", "0.0.0.0", "2600:1f18:aaaa:bb01:8000::ff", "ffff::1"}) {
+    const IpAddr a = *IpAddr::parse(base);
+    for (unsigned len = 0; len <= a.bits(); ++len) {
+      const IpPrefix p{a, uint8_t(len)};
+      for (unsigned bit = 0; bit < a.bits(); ++bit) {
+        IpAddr b = a;
+        b.bytes[bit / 8] ^= uint8_t(0x80 >> (bit % 8));  // differs from a in this one bit
+        CAPTURE(p.str());
+        CAPTURE(b.str());
+        CHECK(p.contains(b) == (bit >= len));
+        CHECK(p.contains(b) == (IpPrefix{b, uint8_t(len)}.network().addr == p.network().addr));
+      }
+      CHECK(p.contains(a));
+    }
+  }
+  CHECK(!IpPrefix::parse("10.0.0.0/8")->contains(*IpAddr::parse("::a00:1")));
+}
+
 TEST_CASE("MAC addresses") {
   CHECK(MacAddr::parse("02:86:10:7B:E4:F5")->str() == "02:86:10:7b:e4:f5");
   CHECK(!MacAddr::parse("02:86:10:7b:e4"));

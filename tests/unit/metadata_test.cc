@@ -1,5 +1,9 @@
 #include <doctest/doctest.h>
 
+#include <map>
+#include <random>
+#include <set>
+
 #include "core/metadata.h"
 #include "test_util.h"
 
@@ -251,6 +255,66 @@ TEST_CASE("an address or prefix listed on two ENIs: both left as they are") {
   CHECK(a.problem.find("is also listed on " + kSecond) != std::string::npos);
   CHECK(b.problem.find("is also listed on " + kPrimary) != std::string::npos);
   CHECK(b.problem.find("a move caught half-way") != std::string::npos);
+}
+
+TEST_CASE("conflicting claims: the sorted sweep finds exactly the ENIs a pairwise check finds") {
+  // Random instances whose ENIs draw addresses and delegated prefixes from small ranges,
+  // so that some overlap (same address, an address inside another's prefix, nested or
+  // equal prefixes, both families) and some do not; mark_conflicts must mark exactly the
+  // ENIs that share an address with another ENI, and name a real counterpart.
+  std::mt19937 rng(27);
+  auto pick = [&](int n) { return int(rng() % unsigned(n)); };
+  int with_conflicts = 0, without = 0;
+  for (int round = 0; round < 400; ++round) {
+    InstanceMetadata md;
+    const int enis = 2 + pick(6);
+    for (int e = 0; e < enis; ++e) {
+      EniMetadata eni;
+      eni.state = EniMetadata::State::Complete;
+      eni.device_number = e;
+      for (int k = pick(4); k > 0; --k)
+        eni.local_ipv4s.push_back(*IpAddr::parse("10.0.0." + std::to_string(pick(120))));
+      for (int k = pick(3); k > 0; --k)
+        eni.ipv6s.push_back(*IpAddr::parse("2600:1f14::" + std::to_string(pick(90))));
+      if (pick(3) == 0) eni.ipv4_prefixes.push_back(*IpPrefix::parse("10.0.0." + std::to_string(16 * pick(8)) + "/28"));
+      if (pick(4) == 0) eni.ipv4_prefixes.push_back(*IpPrefix::parse("10.0.0.0/" + std::to_string(26 + pick(3))));
+      if (pick(3) == 0) eni.ipv6_prefixes.push_back(*IpPrefix::parse("2600:1f14::" + std::to_string(16 * pick(6)) + "/124"));
+      md.enis[*MacAddr::parse("02:00:00:00:00:0" + std::to_string(e))] = eni;  // e < 8
+    }
+    auto claims = [](const EniMetadata& e) {
+      std::vector<IpPrefix> out;
+      for (auto& a : e.local_ipv4s) out.push_back(IpPrefix::host(a));
+      for (auto& a : e.ipv6s) out.push_back(IpPrefix::host(a));
+      out.insert(out.end(), e.ipv4_prefixes.begin(), e.ipv4_prefixes.end());
+      out.insert(out.end(), e.ipv6_prefixes.begin(), e.ipv6_prefixes.end());
+      return out;
+    };
+    std::map<MacAddr, std::set<MacAddr>> partners;  // pairwise, as the definition says
+    for (auto& [m1, e1] : md.enis)
+      for (auto& [m2, e2] : md.enis)
+        if (m1 != m2)
+          for (auto& a : claims(e1))
+            for (auto& b : claims(e2))
+              if (a.overlaps(b)) partners[m1].insert(m2);
+    mark_conflicts(md);
+    for (auto& [mac, eni] : md.enis) {
+      const bool expect = partners.count(mac) > 0;
+      CAPTURE(round);
+      CAPTURE(mac.str());
+      CHECK((eni.state == EniMetadata::State::Incomplete) == expect);
+      if (!expect) continue;
+      // "... is also listed on MAC (PREFIX) ...": MAC is one it really shares an address with.
+      const auto at = eni.problem.find("is also listed on ");
+      REQUIRE(at != std::string::npos);
+      auto other = MacAddr::parse(eni.problem.substr(at + 18, 17));
+      REQUIRE(other);
+      CHECK(partners[mac].count(*other) == 1);
+    }
+    (partners.empty() ? without : with_conflicts)++;
+  }
+  // The draw must have made both kinds of instance, or the comparison proves little.
+  CHECK(with_conflicts > 50);
+  CHECK(without > 50);
 }
 
 TEST_CASE("the same address on two ENIs only once it is on one: then both are complete") {
