@@ -1,4 +1,8 @@
+#include <arpa/inet.h>
 #include <doctest/doctest.h>
+
+#include <algorithm>
+#include <random>
 
 #include "core/ip.h"
 
@@ -48,6 +52,41 @@ TEST_CASE("prefix containment agrees with comparing network addresses, at every 
     }
   }
   CHECK(!IpPrefix::parse("10.0.0.0/8")->contains(*IpAddr::parse("::a00:1")));
+}
+
+TEST_CASE("addresses print as inet_ntop prints them") {
+  // str() formats by itself; glibc's inet_ntop is the reference (files, state and logs
+  // have always held its form). Special forms, then random addresses whose groups are
+  // zero half the time (every shape of zero run), some IPv4-mapped or -compatible.
+  auto reference = [](const IpAddr& a) {
+    char buf[INET6_ADDRSTRLEN];
+    inet_ntop(a.is_v4() ? AF_INET : AF_INET6, a.bytes.data(), buf, sizeof buf);
+    return std::string(buf);
+  };
+  for (const char* t : {"0.0.0.0", "255.255.255.255", "10.0.1.7", "100.64.0.10", "::", "::1", "1::", "::ffff:10.0.0.1",
+                        "::10.0.0.1", "::ffff:0:10.0.0.1", "::1:0:0:0:1", "1:0:0:1:0:0:0:1", "1:0:0:1:0:0:1:1",
+                        "fe80::1", "2600:1f18:aaaa:bb01::a00:1", "fd00:ec2::254", "1:2:3:4:5:6:7:8", "0:1::",
+                        "::1:0", "ffff::"}) {
+    auto a = IpAddr::parse(t);
+    REQUIRE_MESSAGE(a, t);
+    CHECK(a->str() == reference(*a));
+  }
+  std::mt19937 rng(5952);
+  for (int n = 0; n < 50000; ++n) {
+    IpAddr a;
+    a.family = n % 5 == 0 ? Family::V4 : Family::V6;
+    for (size_t g = 0; g < a.size(); g += 2) {
+      const unsigned kind = rng() % 4;
+      const unsigned v = kind < 2 ? 0 : kind == 2 ? rng() % 16 : rng() % 65536;
+      a.bytes[g] = uint8_t(v >> 8);
+      if (g + 1 < a.size()) a.bytes[g + 1] = uint8_t(v);
+    }
+    if (n % 7 == 1) std::fill(a.bytes.begin(), a.bytes.begin() + 10, 0), a.bytes[10] = a.bytes[11] = 0xff;
+    if (n % 11 == 2) std::fill(a.bytes.begin(), a.bytes.begin() + 12, 0);
+    CAPTURE(reference(a));
+    CHECK(a.str() == reference(a));
+    CHECK(IpPrefix{a, 7}.str() == reference(a) + "/7");
+  }
 }
 
 TEST_CASE("MAC addresses") {
