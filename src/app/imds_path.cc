@@ -215,22 +215,15 @@ void prepare_imds_path(Context& ctx, const std::vector<HostLink>& run_links, boo
   }
   for (auto& c : cands) {
     if (c.ifindex == pick.oif || !c.gateway) continue;
-    Change add;
-    add.op = Change::Op::AddRoute;
-    add.ifindex = c.ifindex;
-    add.ifname = c.name;
-    add.route.table = 254;
-    add.route.dst = IpPrefix::host(*ip);
-    add.route.gateway = c.gateway;
-    add.route.onlink = c.gateway->is_v4();
-    if (ctx.rtnl.send(add, &error) == SendResult::Failed) continue;
+    auto added = pin(c.ifindex, c.name, c.gateway);
+    if (!added) continue;
     if (imds_answers(ctx, url)) {
       ctx.log.info("IMDS answers through " + c.name + ", not through the ENI the kernel picked among equal "
-                   "default routes: using " + add.describe() + " for this run");
-      ctx.imds_route = add;
+                   "default routes: using " + added->describe() + " for this run");
+      ctx.imds_route = std::move(added);
       return;
     }
-    ctx.rtnl.send(inverse(add), &error);
+    ctx.rtnl.send(inverse(*added), &error);
   }
 }
 
